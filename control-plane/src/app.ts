@@ -1,0 +1,64 @@
+import { ApiError, type DocumentStore, type Logger, problemResponse } from '@cpod/runtime';
+import { Hono } from 'hono';
+import { requireAdmin } from './admin-auth.js';
+import { appRoutes } from './apps/app-routes.js';
+import { authorizationServerMetadata } from './oauth/metadata.js';
+import { OAuthError, oauthErrorResponse } from './oauth/oauth-error.js';
+import { revokeRoute } from './oauth/revoke-route.js';
+import { tokenRoute } from './oauth/token-route.js';
+import type { SigningKeys } from './signing-keys.js';
+
+export interface ControlPlaneDeps {
+  store: DocumentStore;
+  keys: SigningKeys;
+  logger: Logger;
+  adminToken: string;
+  issuer: string;
+  audience: string;
+  accessTokenTtlSeconds: number;
+  maxBodyBytes?: number;
+}
+
+export function createControlPlaneApp(deps: ControlPlaneDeps): Hono {
+  const maxBodyBytes = deps.maxBodyBytes ?? 65_536;
+  const app = new Hono();
+  const settings = { ...deps, maxBodyBytes };
+
+  app.post('/v1/oauth/token', tokenRoute(deps.store, deps.keys, settings, deps.logger));
+  app.post('/v1/oauth/revoke', revokeRoute(deps.store, deps.keys, settings, deps.logger));
+
+  const jwks = (c: { json: (body: unknown) => Response; header: (k: string, v: string) => void }) => {
+    c.header('cache-control', 'public, max-age=60');
+    return c.json(deps.keys.jwks());
+  };
+  app.get('/api/v1/jwks', jwks);
+  app.get('/.well-known/jwks.json', jwks);
+  app.get('/.well-known/oauth-authorization-server', (c) => c.json(authorizationServerMetadata(deps.issuer)));
+
+  app.use('/v1/oauth/apps', requireAdmin(deps.adminToken));
+  app.use('/v1/oauth/apps/*', requireAdmin(deps.adminToken));
+  app.route('/v1/oauth/apps', appRoutes(deps.store, maxBodyBytes));
+
+  app.get('/healthz', (c) => c.json({ status: 'ok' }));
+  app.get('/readyz', async (c) => {
+    try {
+      await deps.store.ping();
+      return c.json({ status: 'ready' });
+    } catch {
+      return c.json({ status: 'not ready', reason: 'document store unreachable' }, 503);
+    }
+  });
+
+  app.notFound((c) => problemResponse(new ApiError('ERR_RESOURCE_NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`)));
+  app.onError((err, c) => {
+    if (err instanceof OAuthError) return oauthErrorResponse(err, Boolean(c.req.header('authorization')));
+    const error = ApiError.from(err);
+    if (error.status >= 500) deps.logger.error('request failed', { err, path: c.req.path });
+    // OAuth endpoints answer in RFC 6749 format even for unexpected failures.
+    if (c.req.path.startsWith('/v1/oauth/') && !c.req.path.startsWith('/v1/oauth/apps')) {
+      return oauthErrorResponse(new OAuthError(error.status >= 500 ? 'server_error' : 'invalid_request', error.publicMessage), false);
+    }
+    return problemResponse(error);
+  });
+  return app;
+}

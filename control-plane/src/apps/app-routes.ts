@@ -1,0 +1,96 @@
+import { ApiError, type DocumentStore, newId, parseInput, readJsonBody } from '@cpod/runtime';
+import { Hono } from 'hono';
+import { z } from 'zod';
+import { type AppRecord, appCollection, PLATFORM_NAMESPACE, publicApp } from './app-repository.js';
+import { hashClientSecret, newClientSecret } from './client-secret.js';
+
+const SCOPE = /^[a-z][a-z0-9_-]*:[a-z][a-z0-9_-]*$/;
+export const TENANT_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
+// Only client_credentials is implemented so far; the other grants arrive with the
+// authorization-code issue and are refused until then rather than stored and ignored.
+const GRANT_TYPES = ['client_credentials'] as const;
+
+const createAppSchema = z.strictObject({
+  name: z.string().trim().min(1).max(100),
+  tenant_id: z.string().regex(TENANT_ID, 'must be 1-63 letters, digits, "-" or "_"'),
+  scopes: z
+    .array(z.string().regex(SCOPE, 'scopes look like "resource:action"'))
+    .min(1)
+    .max(50)
+    .transform((s) => [...new Set(s)]),
+  grant_types: z.array(z.enum(GRANT_TYPES)).min(1).default(['client_credentials']),
+  redirect_uris: z.array(z.url().max(2000)).max(20).default([]),
+  rate_limit: z
+    .strictObject({
+      capacity: z.number().int().min(1).max(1_000_000),
+      refill_per_second: z.number().positive().max(1_000_000),
+    })
+    .optional(),
+});
+
+const listQuerySchema = z.strictObject({
+  limit: z.coerce.number().int().min(1).max(200).default(50),
+  after: z.string().max(100).optional(),
+});
+
+export function appRoutes(store: DocumentStore, maxBodyBytes: number): Hono {
+  const apps = appCollection(store);
+  const router = new Hono();
+
+  router.post('/', async (c) => {
+    const input = parseInput(createAppSchema, await readJsonBody(c.req.raw, maxBodyBytes));
+    const secret = newClientSecret();
+    const now = new Date().toISOString();
+    const app: AppRecord = {
+      id: newId('app'),
+      name: input.name,
+      tenant_id: input.tenant_id,
+      scopes: input.scopes,
+      grant_types: input.grant_types,
+      redirect_uris: input.redirect_uris,
+      rate_limit: input.rate_limit ?? null,
+      secret_hash: await hashClientSecret(secret),
+      created_at: now,
+      updated_at: now,
+    };
+    await apps.insert(PLATFORM_NAMESPACE, app);
+    c.header('cache-control', 'no-store');
+    return c.json({ ...publicApp(app), client_secret: secret }, 201);
+  });
+
+  router.get('/', async (c) => {
+    const query = parseInput(listQuerySchema, c.req.query());
+    const page = await apps.list(PLATFORM_NAMESPACE, { limit: query.limit + 1, after: query.after });
+    const items = page.slice(0, query.limit);
+    const next = page.length > query.limit ? items.at(-1)?.id : undefined;
+    return c.json({ apps: items.map(publicApp), next_cursor: next ?? null });
+  });
+
+  router.get('/:id', async (c) => {
+    const app = await apps.get(PLATFORM_NAMESPACE, c.req.param('id'));
+    if (!app) throw notFound();
+    return c.json(publicApp(app));
+  });
+
+  router.delete('/:id', async (c) => {
+    if (!(await apps.delete(PLATFORM_NAMESPACE, c.req.param('id')))) throw notFound();
+    return c.body(null, 204);
+  });
+
+  router.post('/:id/rotate-secret', async (c) => {
+    const secret = newClientSecret();
+    const updated = await apps.update(PLATFORM_NAMESPACE, c.req.param('id'), {
+      secret_hash: await hashClientSecret(secret),
+      updated_at: new Date().toISOString(),
+    });
+    if (!updated) throw notFound();
+    c.header('cache-control', 'no-store');
+    return c.json({ client_id: updated.id, client_secret: secret });
+  });
+
+  return router;
+}
+
+function notFound(): ApiError {
+  return new ApiError('ERR_RESOURCE_NOT_FOUND', 'no app with this client_id');
+}

@@ -1,0 +1,60 @@
+import { randomBytes } from 'node:crypto';
+import {
+  type Address,
+  type Logger,
+  openDocumentStore,
+  type PlatformConfig,
+  type RunningHttpServer,
+  startHttpServer,
+} from '@cpod/runtime';
+import { createControlPlaneApp } from './app.js';
+import { loadSigningKeys } from './signing-keys.js';
+
+export interface RunningControlPlane {
+  http: RunningHttpServer;
+  adminToken: string;
+  close(): Promise<void>;
+}
+
+export function generateAdminToken(): string {
+  return `cpa_${randomBytes(32).toString('base64url')}`;
+}
+
+export async function startControlPlane(
+  config: PlatformConfig,
+  logger: Logger,
+  options: { addr?: Address } = {},
+): Promise<RunningControlPlane> {
+  const adminToken = config.adminToken ?? generateAdminToken();
+  const store = await openDocumentStore(config.stores('control-plane'));
+  try {
+    const keys = await loadSigningKeys(config.controlPlane.signingKeyPath);
+    const app = createControlPlaneApp({
+      store,
+      keys,
+      logger,
+      adminToken,
+      issuer: config.controlPlane.issuer,
+      audience: config.controlPlane.audience,
+      accessTokenTtlSeconds: config.controlPlane.accessTokenTtlSeconds,
+      maxBodyBytes: config.gateway.maxBodyBytes,
+    });
+    const http = await startHttpServer({
+      addr: options.addr ?? config.controlPlane.addr,
+      fetch: (request) => app.fetch(request),
+      logger,
+    });
+    logger.info('control plane listening', { url: http.url, kid: keys.current.kid, store: store.kind });
+    return {
+      http,
+      adminToken,
+      close: async () => {
+        await http.close();
+        await store.close();
+      },
+    };
+  } catch (err) {
+    await store.close();
+    throw err;
+  }
+}

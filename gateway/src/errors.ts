@@ -1,0 +1,44 @@
+import { ApiError } from '@cpod/runtime';
+import { GraphQLError } from 'graphql';
+
+/**
+ * GraphQL face of ApiError: `extensions.code` is the same ERR_* code REST puts in its
+ * problem+json, and `extensions.http` tells yoga (and the REST renderer) the status and
+ * headers.
+ */
+export function toGraphQLError(err: unknown): GraphQLError {
+  if (err instanceof GraphQLError && err.extensions.code) return err;
+  const error = ApiError.from(err);
+  return new GraphQLError(error.publicMessage, {
+    originalError: error.expose ? undefined : error,
+    extensions: {
+      code: error.code,
+      ...(error.field && error.expose ? { field: error.field } : {}),
+      http: { status: error.status, headers: error.headers },
+    },
+  });
+}
+
+/** The ApiError a GraphQL error stands for, for the REST renderer. */
+export function fromGraphQLError(err: GraphQLError): ApiError {
+  const ext = err.extensions as { code?: string; field?: string; http?: { status?: number; headers?: Record<string, string> } };
+  if (err.originalError instanceof ApiError) return err.originalError;
+  if (typeof ext.code === 'string' && ext.code.startsWith('ERR_')) {
+    return new ApiError(ext.code as ApiError['code'], err.message, {
+      field: ext.field,
+      headers: ext.http?.headers,
+    });
+  }
+  // Variable coercion and validation errors from graphql-js: bad input, named in the message.
+  if (ext.http?.status === 400 || !err.originalError) {
+    return new ApiError('ERR_VALIDATION_FAILED', err.message, { field: fieldFromMessage(err.message) });
+  }
+  return ApiError.from(err.originalError);
+}
+
+// graphql-js names the offending path like: Variable "$input" got invalid value 1 at "input.name"; ...
+function fieldFromMessage(message: string): string | undefined {
+  const at = /at "(?:\w+\.)?([\w.[\]]+)"/.exec(message)?.[1];
+  if (at) return at;
+  return /Field "(\w+)" is not defined/.exec(message)?.[1] ?? /field "\w+\.(\w+)"/i.exec(message)?.[1];
+}

@@ -1,0 +1,5 @@
+export { createGateway, GRAPHQL_ENDPOINT, type Gateway, type GatewayDeps } from './app.js';
+export { buildOpenApi } from './rest/openapi.js';
+export { compileRoutes, REST_ROUTES } from './rest/rest-routes.js';
+export { printedSchema, schema } from './schema/index.js';
+export { type RunningGateway, startGateway } from './server.js';

@@ -1,0 +1,92 @@
+import { join } from 'node:path';
+import { type Address, httpUrl } from './address.js';
+import type { ServerEnv } from './env.js';
+
+export interface StoreConfig {
+  dataDir: string;
+  databaseUrl: string | undefined;
+  mongodbUrl: string | undefined;
+  redisUrl: string | undefined;
+}
+
+export interface PlatformConfig {
+  env: 'development' | 'production';
+  logLevel: ServerEnv['CPOD_LOG_LEVEL'];
+  dataDir: string;
+  adminToken: string | undefined;
+  /** Each process keeps its embedded stores in its own folder: PGlite allows one process per data dir. */
+  stores(service: 'control-plane' | 'sidecar' | 'gateway'): StoreConfig;
+  gateway: {
+    addr: Address;
+    consoleAddr: Address;
+    controlPlaneUrl: string;
+    maxBodyBytes: number;
+  };
+  controlPlane: {
+    addr: Address;
+    issuer: string;
+    audience: string;
+    accessTokenTtlSeconds: number;
+    signingKeyPath: string;
+  };
+  sidecar: {
+    addr: Address;
+    metricsAddr: Address;
+    jwksUri: string | undefined;
+    expectedIssuer: string | undefined;
+    expectedAudience: string | undefined;
+    policyDir: string | undefined;
+    failMode: 'closed' | 'open';
+    timeoutMs: number;
+    rateLimit: { capacity: number; refillPerSecond: number };
+  };
+}
+
+/** Pure: the same variables always give the same configuration. */
+export function envToConfig(env: ServerEnv): PlatformConfig {
+  const dataDir = env.CPOD_DATA_DIR;
+  const issuer = env.CPOD_ISSUER ?? httpUrl(env.CORESDK_CP_ADDR);
+  return {
+    env: env.CORESDK_ENV,
+    logLevel: env.CPOD_LOG_LEVEL,
+    dataDir,
+    adminToken: env.CPOD_ADMIN_TOKEN,
+    stores: (service) => ({
+      dataDir: join(dataDir, service),
+      databaseUrl: env.CPOD_DATABASE_URL,
+      mongodbUrl: env.CPOD_MONGODB_URL,
+      redisUrl: env.CPOD_REDIS_URL,
+    }),
+    gateway: {
+      addr: env.CPOD_GATEWAY_ADDR,
+      consoleAddr: env.CPOD_CONSOLE_ADDR,
+      controlPlaneUrl: env.CPOD_CONTROL_PLANE_URL ?? httpUrl(env.CORESDK_CP_ADDR),
+      maxBodyBytes: env.CPOD_MAX_BODY_BYTES,
+    },
+    controlPlane: {
+      addr: env.CORESDK_CP_ADDR,
+      issuer,
+      audience: env.CPOD_TOKEN_AUDIENCE,
+      accessTokenTtlSeconds: env.CPOD_ACCESS_TOKEN_TTL,
+      signingKeyPath: env.CORESDK_SIGNING_KEY_PATH ?? join(dataDir, 'control-plane', 'signing-key.json'),
+    },
+    sidecar: {
+      addr: env.CORESDK_SIDECAR_ADDR,
+      metricsAddr: env.CORESDK_METRICS_ADDR,
+      jwksUri: env.CORESDK_JWKS_URI,
+      // In development the expected issuer and audience follow the local control plane;
+      // production must name them (checked by the sidecar at start-up).
+      expectedIssuer: env.CORESDK_EXPECTED_ISSUER ?? (env.CORESDK_ENV === 'development' ? issuer : undefined),
+      expectedAudience:
+        env.CORESDK_EXPECTED_AUDIENCE ??
+        (env.CORESDK_ENV === 'development' ? env.CPOD_TOKEN_AUDIENCE : undefined),
+      policyDir: env.CORESDK_POLICY_DIR,
+      failMode: env.CORESDK_FAIL_MODE,
+      timeoutMs: env.CORESDK_SIDECAR_TIMEOUT_MS,
+      rateLimit: {
+        capacity: env.CORESDK_RATE_LIMIT_CAPACITY,
+        refillPerSecond: env.CORESDK_RATE_LIMIT_REFILL_PER_SECOND,
+      },
+    },
+  };
+}

@@ -1,0 +1,23 @@
+export { MAX_LIST_LIMIT } from './document-rules.js';
+export { createMemoryKeyValue } from './memory-kv.js';
+export { type MongoDocumentsOptions, openMongoDocuments } from './mongo-documents.js';
+export {
+  type DocumentStoreOptions,
+  type KeyValueStoreOptions,
+  openDocumentStore,
+  openKeyValueStore,
+} from './open-stores.js';
+export { openPgliteDocuments, type PgliteDocumentsOptions } from './pglite-documents.js';
+export type {
+  BucketResult,
+  Collection,
+  Doc,
+  DocumentStore,
+  FieldValue,
+  KeyValueStore,
+  ListOptions,
+  TokenBucket,
+} from './ports.js';
+export { openPostgresDocuments, type PostgresDocumentsOptions } from './postgres-documents.js';
+export { openRedisKeyValue, type RedisKeyValueOptions } from './redis-kv.js';
+export { createSqlDocumentStore, type SqlClient, type SqlDocumentStoreOptions } from './sql-documents.js';

@@ -1,0 +1,1 @@
+export { SidecarClient, type SidecarClientOptions, SidecarError } from './sidecar-client.js';

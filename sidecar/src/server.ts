@@ -1,0 +1,104 @@
+import { fileURLToPath } from 'node:url';
+import { AuditServiceService, AuthServiceService, PolicyServiceService, RateLimitServiceService } from '@cpod/proto';
+import {
+  type Address,
+  ApiError,
+  formatAddress,
+  isLoopbackHost,
+  type Logger,
+  openDocumentStore,
+  openKeyValueStore,
+  type PlatformConfig,
+  type RunningHttpServer,
+  startHttpServer,
+} from '@cpod/runtime';
+import { Server, ServerCredentials } from '@grpc/grpc-js';
+import { AuditChain } from './audit/audit-chain.js';
+import { TokenValidator } from './auth/token-validator.js';
+import type { PolicyEngine } from './policy/policy-engine.js';
+import { loadRegoPolicyDir } from './policy/rego-policy-engine.js';
+import { auditService } from './services/audit-service.js';
+import { authService } from './services/auth-service.js';
+import { policyService } from './services/policy-service.js';
+import { rateLimitService } from './services/rate-limit-service.js';
+
+export const DEFAULT_POLICY_DIR = fileURLToPath(new URL('../policies', import.meta.url));
+
+export interface RunningSidecar {
+  address: Address;
+  health: RunningHttpServer;
+  close(): Promise<void>;
+}
+
+/** Start-up refusals: every one names what is missing, and none can be switched off by accident. */
+export function checkSidecarConfig(config: PlatformConfig): { jwksUri: string; issuer: string; audience: string } {
+  const s = config.sidecar;
+  const problems: string[] = [];
+  if (!isLoopbackHost(s.addr.host)) {
+    problems.push(
+      `CORESDK_SIDECAR_ADDR ${formatAddress(s.addr)} is not a loopback address; the sidecar is the trust boundary and only listens on loopback (mTLS for other addresses is not available yet)`,
+    );
+  }
+  if (!s.jwksUri) problems.push('CORESDK_JWKS_URI is required: without it no token signature can be verified');
+  if (!s.expectedIssuer) problems.push('CORESDK_EXPECTED_ISSUER is required in production');
+  if (!s.expectedAudience) problems.push('CORESDK_EXPECTED_AUDIENCE is required in production');
+  if (problems.length > 0 || !s.jwksUri || !s.expectedIssuer || !s.expectedAudience) {
+    throw new Error(`sidecar refuses to start:\n  - ${problems.join('\n  - ')}`);
+  }
+  return { jwksUri: s.jwksUri, issuer: s.expectedIssuer, audience: s.expectedAudience };
+}
+
+export async function startSidecar(config: PlatformConfig, logger: Logger): Promise<RunningSidecar> {
+  const checked = checkSidecarConfig(config);
+  const policyDir = config.sidecar.policyDir ?? DEFAULT_POLICY_DIR;
+  const engine: PolicyEngine = loadRegoPolicyDir(policyDir);
+  const stores = config.stores('sidecar');
+  const documents = await openDocumentStore(stores);
+  const kv = await openKeyValueStore({ redisUrl: stores.redisUrl });
+  const validator = new TokenValidator({ ...checked, revocations: kv });
+  const chain = new AuditChain(documents);
+
+  const server = new Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
+  server.addService(AuthServiceService, authService({ validator, policy: () => engine, revocations: kv, logger }));
+  server.addService(RateLimitServiceService, rateLimitService({ kv, defaultLimit: config.sidecar.rateLimit, logger }));
+  server.addService(AuditServiceService, auditService({ chain, logger }));
+  server.addService(PolicyServiceService, policyService({ policy: () => engine, logger }));
+
+  const target = formatAddress(config.sidecar.addr);
+  const port = await new Promise<number>((resolve, reject) =>
+    server.bindAsync(target, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+  ).catch(async (err: unknown) => {
+    await Promise.all([documents.close(), kv.close()]);
+    throw err;
+  });
+  const address = { host: config.sidecar.addr.host, port };
+
+  const health = await startHttpServer({
+    addr: config.sidecar.metricsAddr,
+    logger,
+    fetch: async (request) => {
+      const path = new URL(request.url).pathname;
+      if (path === '/healthz') return Response.json({ status: 'ok' });
+      if (path === '/readyz') {
+        try {
+          await Promise.all([documents.ping(), kv.ping()]);
+          return Response.json({ status: 'ready', policy_dir: policyDir });
+        } catch (err) {
+          return Response.json({ status: 'not ready', reason: ApiError.from(err).publicMessage }, { status: 503 });
+        }
+      }
+      return Response.json({ status: 404, title: 'Not Found' }, { status: 404 });
+    },
+  });
+  logger.info('sidecar listening', { grpc: formatAddress(address), health: health.url, policy_dir: policyDir, store: documents.kind, kv: kv.kind });
+
+  return {
+    address,
+    health,
+    close: async () => {
+      await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
+      await health.close();
+      await Promise.all([documents.close(), kv.close()]);
+    },
+  };
+}

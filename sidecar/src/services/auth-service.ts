@@ -1,0 +1,78 @@
+import { ApiError, type KeyValueStore, type Logger } from '@cpod/runtime';
+import type { AuthorizeResponse, AuthServiceServer, Principal, ValidateTokenResponse } from '@cpod/proto';
+import { revocationKey, type TokenValidator } from '../auth/token-validator.js';
+import type { PolicyEngine } from '../policy/policy-engine.js';
+import { unary } from '../unary.js';
+
+export const AUTHZ_POLICY_PATH = 'data.cpod.authz.decision';
+
+export function authService(deps: {
+  validator: TokenValidator;
+  policy: () => PolicyEngine;
+  revocations: KeyValueStore;
+  logger: Logger;
+}): AuthServiceServer {
+  return {
+    validateToken: unary(deps.logger, 'ValidateToken', async ({ token }): Promise<ValidateTokenResponse> => {
+      const result = await deps.validator.validate(token);
+      if (!result.valid) return { valid: false, reason: result.reason, message: result.message };
+      return { valid: true, principal: toPrincipal(result.claims), reason: '', message: '' };
+    }),
+
+    authorize: unary(deps.logger, 'Authorize', async (request): Promise<AuthorizeResponse> => {
+      if (!request.action || !request.resource) {
+        throw new ApiError('ERR_VALIDATION_FAILED', 'action and resource are required');
+      }
+      const input = {
+        claims: request.claims ?? {},
+        action: request.action,
+        resource: request.resource,
+        context: request.context ?? {},
+      };
+      const result = deps.policy().evaluate(AUTHZ_POLICY_PATH, input);
+      // Fail closed: an undefined or malformed decision is a denial, never an allow.
+      const decision = result.defined && isRecord(result.value) ? result.value : {};
+      const allowed = decision.allow === true;
+      const reason = typeof decision.reason === 'string' ? decision.reason : 'policy gave no decision';
+      return { allowed, reason, policyPath: AUTHZ_POLICY_PATH };
+    }),
+
+    revokeToken: unary(deps.logger, 'RevokeToken', async (request) => {
+      let tokenId = request.tokenId;
+      let expiresAt = request.expiresAt;
+      if (request.token) {
+        const result = await deps.validator.validate(request.token);
+        // An already revoked token stays revoked; other invalid tokens cannot be accepted
+        // by the gateway anyway, so there is nothing to record.
+        if (!result.valid) return { revoked: result.reason === 'revoked', tokenId: '' };
+        tokenId = String(result.claims.jti);
+        expiresAt = result.claims.exp ?? 0;
+      }
+      if (!tokenId || !expiresAt) throw new ApiError('ERR_VALIDATION_FAILED', 'token, or token_id with expires_at, is required');
+      const ttlMs = Math.max(1000, (expiresAt + 60) * 1000 - Date.now());
+      await deps.revocations.set(revocationKey(tokenId), '1', { ttlMs });
+      deps.logger.info('token revoked', { jti: tokenId });
+      return { revoked: true, tokenId };
+    }),
+  };
+}
+
+function toPrincipal(claims: Record<string, unknown>): Principal {
+  const aud = claims.aud;
+  return {
+    subject: String(claims.sub ?? ''),
+    clientId: String(claims.client_id ?? ''),
+    tenantId: String(claims.tenant_id ?? ''),
+    scopes: typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [],
+    issuer: String(claims.iss ?? ''),
+    audience: Array.isArray(aud) ? aud.map(String) : aud ? [String(aud)] : [],
+    issuedAt: Number(claims.iat ?? 0),
+    expiresAt: Number(claims.exp ?? 0),
+    tokenId: String(claims.jti ?? ''),
+    claims,
+  };
+}
+
+function isRecord(value: unknown): value is Record<string, unknown> {
+  return value !== null && typeof value === 'object' && !Array.isArray(value);
+}

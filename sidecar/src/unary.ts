@@ -1,0 +1,21 @@
+import type { Logger } from '@cpod/runtime';
+import { ApiError } from '@cpod/runtime';
+import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import { toServiceError } from './grpc-errors.js';
+
+/**
+ * Adapts an async handler to grpc-js: thrown errors become a gRPC status from the one
+ * table in grpc-errors.ts, and unexpected ones are logged without reaching the caller.
+ */
+export function unary<Req, Res>(logger: Logger, method: string, handler: (request: Req) => Promise<Res>) {
+  return (call: ServerUnaryCall<Req, Res>, callback: sendUnaryData<Res>) => {
+    handler(call.request).then(
+      (response) => callback(null, response),
+      (err: unknown) => {
+        const error = ApiError.from(err);
+        if (error.status >= 500) logger.error('rpc failed', { method, err });
+        callback(toServiceError(error), null);
+      },
+    );
+  };
+}
