@@ -57,6 +57,8 @@ export async function sendOnce(request: OutgoingRequest, options: TransportOptio
       headers: request.headers,
       body: request.body,
       signal: controller.signal,
+      // Following a redirect would turn a POST into a GET and replay the request somewhere the
+      // caller did not configure; a redirect from an API endpoint is a misconfiguration to surface.
       redirect: 'manual',
     });
     const body = await response.text();
