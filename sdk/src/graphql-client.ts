@@ -42,10 +42,13 @@ export class GraphQLClient {
     document: TypedDocumentString<TResult, TVariables>,
     ...[variables]: TVariables extends Record<string, never> ? [] : [TVariables]
   ): Promise<TResult> {
-    const { status, body } = await this.transport.postGraphQL(JSON.stringify({ query: document.toString(), variables }));
+    const { status, body } = await this.transport.postGraphQL(
+      JSON.stringify({ query: document.toString(), variables }),
+    );
     const payload = body as { data?: TResult | null; errors?: GraphQLErrorPayload[] } | null;
     if (payload?.errors?.length) throw new GraphQLRequestError(status, payload.errors);
-    if (!payload?.data) throw new GraphQLRequestError(status, [{ message: `no data in response (status ${status})` }]);
+    if (!payload?.data)
+      throw new GraphQLRequestError(status, [{ message: `no data in response (status ${status})` }]);
     return payload.data;
   }
 }

@@ -46,7 +46,10 @@ function describe(request: OutgoingRequest): string {
  * One attempt. The body is read inside the timeout so a server that sends headers and then stalls
  * cannot hang the caller. Failures without a response become a `CpodError` with status 0.
  */
-export async function sendOnce(request: OutgoingRequest, options: TransportOptions = {}): Promise<ReceivedResponse> {
+export async function sendOnce(
+  request: OutgoingRequest,
+  options: TransportOptions = {},
+): Promise<ReceivedResponse> {
   const fetchImpl = options.fetch ?? globalThis.fetch;
   const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const controller = new AbortController();
@@ -177,15 +180,44 @@ export class HttpClient {
    * trusted, not checked: the server's contract is the source of truth for the shape.
    */
   async request<T>(method: string, path: string, options: RequestOptions = {}): Promise<T> {
-    const url = this.#url(path, options.query);
-    const headers: Record<string, string> = { accept: 'application/json', 'user-agent': USER_AGENT };
-    let body: string | undefined;
-    if (options.body !== undefined) {
-      body = JSON.stringify(options.body);
-      headers['content-type'] = 'application/json';
-    }
-    const redact = (text: string): string => this.#tokens.redact?.(text) ?? text;
+    const body = options.body === undefined ? undefined : JSON.stringify(options.body);
+    const response = await this.#send(method, this.#url(path, options.query), body);
+    if (response.status < 200 || response.status >= 300) throw errorFromResponse(response, this.#redact);
+    return parseBody<T>(response, method, path);
+  }
 
+  /**
+   * POSTs a GraphQL request body to `/graphql` with the same token handling and retries, and returns
+   * the status with the parsed body — GraphQL reports most failures inside a JSON body, even with a
+   * 4xx status, so only problem+json (rejected before GraphQL ran: 401, 403, 429, ...) and non-JSON
+   * responses become errors here. Structurally implements the GraphQL client's transport.
+   */
+  async postGraphQL(body: string): Promise<{ status: number; body: unknown }> {
+    const response = await this.#send(
+      'POST',
+      this.#url('/graphql', undefined),
+      body,
+      'application/graphql-response+json, application/json',
+    );
+    const contentType = response.headers.get('content-type') ?? '';
+    if (/problem\+json/i.test(contentType)) throw errorFromResponse(response, this.#redact);
+    if (!/[/+]json\b/i.test(contentType)) {
+      if (response.status < 200 || response.status >= 300) throw errorFromResponse(response, this.#redact);
+      throw invalidResponse(response, 'POST', '/graphql');
+    }
+    return { status: response.status, body: parseBody<unknown>(response, 'POST', '/graphql') };
+  }
+
+  readonly #redact = (text: string): string => this.#tokens.redact?.(text) ?? text;
+
+  async #send(
+    method: string,
+    url: string,
+    body: string | undefined,
+    accept = 'application/json',
+  ): Promise<ReceivedResponse> {
+    const headers: Record<string, string> = { accept, 'user-agent': USER_AGENT };
+    if (body !== undefined) headers['content-type'] = 'application/json';
     // A 401 usually means the cached token expired early or was revoked; one fresh token settles
     // that, and a second 401 means the credentials themselves no longer work.
     for (let authAttempt = 0; ; authAttempt++) {
@@ -194,12 +226,8 @@ export class HttpClient {
         { method, url, headers: { ...headers, authorization: `Bearer ${token}` }, body },
         this.#transport,
       );
-      if (response.status === 401 && authAttempt === 0) {
-        this.#tokens.invalidate(token);
-        continue;
-      }
-      if (response.status < 200 || response.status >= 300) throw errorFromResponse(response, redact);
-      return parseBody<T>(response, method, path);
+      if (response.status !== 401 || authAttempt > 0) return response;
+      this.#tokens.invalidate(token);
     }
   }
 
@@ -213,17 +241,26 @@ export class HttpClient {
   }
 }
 
+function invalidResponse(
+  response: ReceivedResponse,
+  method: string,
+  path: string,
+  cause?: unknown,
+): CpodError {
+  return new CpodError({
+    status: response.status,
+    code: 'ERR_SDK_INVALID_RESPONSE',
+    message: `${method} ${path} returned ${response.status} with a body that is not JSON`,
+    requestId: response.headers.get('x-request-id') ?? undefined,
+    cause,
+  });
+}
+
 function parseBody<T>(response: ReceivedResponse, method: string, path: string): T {
   if (response.body.trim() === '') return undefined as T;
   try {
     return JSON.parse(response.body) as T;
   } catch (err) {
-    throw new CpodError({
-      status: response.status,
-      code: 'ERR_SDK_INVALID_RESPONSE',
-      message: `${method} ${path} returned ${response.status} with a body that is not JSON`,
-      requestId: response.headers.get('x-request-id') ?? undefined,
-      cause: err,
-    });
+    throw invalidResponse(response, method, path, err);
   }
 }

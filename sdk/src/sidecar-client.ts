@@ -84,7 +84,10 @@ export class SidecarClient {
   constructor(options: SidecarClientOptions) {
     const creds = options.credentials ?? credentials.createInsecure();
     // Reconnect quickly after a sidecar restart instead of grpc-js's default multi-second backoff.
-    const channelOptions = { 'grpc.initial_reconnect_backoff_ms': 100, 'grpc.max_reconnect_backoff_ms': 2000 };
+    const channelOptions = {
+      'grpc.initial_reconnect_backoff_ms': 100,
+      'grpc.max_reconnect_backoff_ms': 2000,
+    };
     this.auth = new AuthServiceClient(options.address, creds, channelOptions);
     this.rateLimit = new RateLimitServiceClient(options.address, creds, channelOptions);
     this.audit = new AuditServiceClient(options.address, creds, channelOptions);
@@ -145,14 +148,26 @@ export class SidecarClient {
 
   private call<Req, Res>(client: Client, method: UnaryMethod<Req, Res>, request: Req): Promise<Res> {
     return new Promise((resolve, reject) => {
-      method.call(client, request, new Metadata(), { deadline: Date.now() + this.timeoutMs }, (error, response) => {
-        if (error) {
-          const code = error.metadata?.get('cpod-error-code')[0];
-          reject(new SidecarError(error.details || error.message, error.code, typeof code === 'string' ? code : undefined));
-        } else {
-          resolve(response);
-        }
-      });
+      method.call(
+        client,
+        request,
+        new Metadata(),
+        { deadline: Date.now() + this.timeoutMs },
+        (error, response) => {
+          if (error) {
+            const code = error.metadata?.get('cpod-error-code')[0];
+            reject(
+              new SidecarError(
+                error.details || error.message,
+                error.code,
+                typeof code === 'string' ? code : undefined,
+              ),
+            );
+          } else {
+            resolve(response);
+          }
+        },
+      );
     });
   }
 }

@@ -102,7 +102,15 @@ export class TokenManager implements TokenSource {
   redact(text: string): string {
     let out = text;
     for (const secret of [this.#clientSecret, formUrlEncode(this.#clientSecret), ...this.#issued]) {
-      if (secret) out = out.split(secret).join('[REDACTED]');
+      if (!secret) continue;
+      if (secret.length >= 8) {
+        out = out.split(secret).join('[REDACTED]');
+      } else {
+        // A short secret would also match inside ordinary words ("s" in "scope"), so only a
+        // standalone occurrence is replaced.
+        const escaped = secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+        out = out.replace(new RegExp(`(?<![\\p{L}\\p{N}])${escaped}(?![\\p{L}\\p{N}])`, 'gu'), '[REDACTED]');
+      }
     }
     return out;
   }
@@ -144,10 +152,11 @@ export class TokenManager implements TokenSource {
       throw invalid('body is not JSON');
     }
     if (typeof body !== 'object' || body === null) throw invalid('body is not an object');
-    const { access_token: accessToken, token_type: tokenType, expires_in: expiresIn } = body as Record<
-      string,
-      unknown
-    >;
+    const {
+      access_token: accessToken,
+      token_type: tokenType,
+      expires_in: expiresIn,
+    } = body as Record<string, unknown>;
     if (typeof accessToken !== 'string' || accessToken === '') throw invalid('no access_token');
     if (typeof tokenType !== 'string' || tokenType.toLowerCase() !== 'bearer') {
       throw invalid('token_type is not Bearer');

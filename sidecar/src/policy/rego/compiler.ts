@@ -4,7 +4,7 @@ import { BUILTINS } from './builtins/index.js';
 import type { BuiltinTable } from './builtins/types.js';
 import { RegoCompileError, type RegoErrorDetail } from './errors.js';
 import type { CRule, FnTarget, IExpr, IExprKind, IT, IWith, RuleNode } from './ir.js';
-import { RObject, RSet, type Value } from './value.js';
+import { equal as equalConst, RObject, RSet, type Value } from './value.js';
 
 /** Variable scope: a rule body, comprehension body, `every` body or negated body. */
 class Scope {
@@ -259,19 +259,15 @@ export class Compiler {
     this.deps.set(node, deps);
     this.curDeps = deps;
     let args: IT[] | undefined;
-    if (rule.args) {
-      for (const a of rule.args) for (const n of patternNames(a)) argScope.declared.add(n);
-      for (const a of rule.args) for (const n of termNames(a)) argScope.names.add(n);
-      args = rule.args.map((a) => this.term(a, argScope, mod));
-    }
+    if (rule.args) args = rule.args.map((a) => this.pattern(a, argScope, mod, false));
     const loc = locString(rule.loc);
     const branch = (body: Literal[], value: Term | undefined, keys: Term[]) => {
       const scope = new Scope(argScope, frame);
-      for (const k of keys) for (const n of termNames(k)) scope.names.add(n);
-      if (value) for (const n of termNames(value)) scope.names.add(n);
       const { body: ibody, safe } = this.body(body, scope, mod);
       const ikeys = keys.map((k) => this.term(k, scope, mod));
       const ivalue: IT = value ? this.term(value, scope, mod) : { t: 'const', v: true };
+      // Head refs iterate like body refs: `q(_) := xs[_]` binds its wildcard.
+      for (const t of [...ikeys, ivalue]) refOuts(t, scope, safe);
       for (const t of [...ikeys, ivalue]) {
         for (const s of ownedSlots(t, scope)) {
           if (!safe.has(s)) this.err(`rego_unsafe_var_error: var ${frame.names[s]} is unsafe`, loc);
@@ -332,24 +328,21 @@ export class Compiler {
 
   // ---- bodies ------------------------------------------------------------------------------
 
+  /**
+   * Collects the names a body uses freely (not its `:=` / `some` declarations, which only take
+   * effect from the declaring literal on). A comprehension var with such a name is the outer var.
+   */
   private prepass(lits: Literal[], scope: Scope): void {
     for (const lit of lits) {
       const e = lit.expr;
       switch (e.type) {
         case 'some':
-          for (const v of e.vars) if (v.type === 'var') scope.declared.add(v.name);
           break;
         case 'somein':
-          for (const t of [e.key, e.value]) {
-            if (!t) continue;
-            for (const n of patternNames(t)) scope.declared.add(n);
-            for (const n of termNames(t)) scope.names.add(n);
-          }
           for (const n of termNames(e.domain)) scope.names.add(n);
           break;
         case 'unify':
-          if (e.assign) for (const n of patternNames(e.lhs)) scope.declared.add(n);
-          for (const n of termNames(e.lhs)) scope.names.add(n);
+          if (!e.assign) for (const n of termNames(e.lhs)) scope.names.add(n);
           for (const n of termNames(e.rhs)) scope.names.add(n);
           break;
         case 'term':
@@ -375,19 +368,17 @@ export class Compiler {
     return this.reorder(exprs, scope);
   }
 
-  private declare(name: string, scope: Scope, loc: Loc, assign: boolean): number | undefined {
+  /** Declares a var from this literal on (`:=`, `some`, function args); it shadows outer vars. */
+  private declare(name: string, scope: Scope, loc: Loc, assign: boolean): number {
     if (name === '_') return scope.frame.alloc(scope, '_', true);
     if (assign) {
-      if (scope.assigned.has(name)) {
-        this.err(`rego_compile_error: var ${name} assigned above`, loc);
-      }
+      if (scope.assigned.has(name)) this.err(`rego_compile_error: var ${name} assigned above`, loc);
       scope.assigned.add(name);
     }
-    let slot = scope.vars.get(name);
-    if (slot === undefined) {
-      slot = scope.frame.alloc(scope, name);
-      scope.vars.set(name, slot);
-    }
+    if (scope.declared.has(name) && !assign) return scope.vars.get(name)!;
+    scope.declared.add(name);
+    const slot = scope.frame.alloc(scope, name);
+    scope.vars.set(name, slot);
     return slot;
   }
 
@@ -398,6 +389,7 @@ export class Compiler {
     switch (e.type) {
       case 'some':
         for (const v of e.vars) if (v.type === 'var') this.declare(v.name, scope, v.loc, false);
+        // `some x` then `x = ...` later: the later uses must find this slot.
         return undefined;
       case 'somein': {
         const domain = this.term(e.domain, scope, mod);
@@ -409,8 +401,6 @@ export class Compiler {
       case 'every': {
         const domain = this.term(e.domain, scope, mod);
         const inner = new Scope(scope, scope.frame);
-        if (e.key?.type === 'var') inner.declared.add(e.key.name);
-        if (e.value.type === 'var') inner.declared.add(e.value.name);
         const key = e.key ? this.pattern(e.key, inner, mod, false) : undefined;
         const value = this.pattern(e.value, inner, mod, false);
         const { body } = this.body(e.body, inner, mod);
@@ -563,7 +553,7 @@ export class Compiler {
   private pattern(t: Term, scope: Scope, mod: ModCtx, assign: boolean): IT {
     switch (t.type) {
       case 'var': {
-        const slot = this.declare(t.name, scope, t.loc, assign)!;
+        const slot = this.declare(t.name, scope, t.loc, assign);
         return { t: 'var', slot, name: t.name };
       }
       case 'array':
@@ -646,6 +636,7 @@ export class Compiler {
   }
 
   private checkHeadSafe(terms: IT[], scope: Scope, safe: Set<number>, loc: Loc): void {
+    for (const t of terms) refOuts(t, scope, safe);
     for (const t of terms) {
       for (const s of ownedSlots(t, scope)) {
         if (!safe.has(s)) this.err(`rego_unsafe_var_error: var ${scope.frame.names[s]} is unsafe`, loc);
@@ -683,7 +674,7 @@ export class Compiler {
       return bad;
     }
     const name = path.join('.');
-    let fn: FnTarget | undefined;
+    let fn: FnTarget;
     let arity: number;
     if (isDeclared(path[0]!, scope)) {
       this.err(`rego_type_error: undefined function ${name}`, t.loc);
@@ -706,15 +697,22 @@ export class Compiler {
     if (arity >= 0 && args.length !== arity) {
       if (allowOut && args.length === arity + 1) {
         const out = args.pop()!;
-        return { call: { t: 'call', fn, args, loc }, out };
+        return { call: withOrder({ t: 'call', fn, args, loc }), out };
       }
       this.err(
         `rego_type_error: ${name}: arity mismatch\n\thave: ${args.length} operands\n\twant: ${arity} operands`,
         t.loc,
       );
     }
-    return { call: { t: 'call', fn, args, loc } };
+    return { call: withOrder({ t: 'call', fn, args, loc }) };
   }
+}
+
+function withOrder(c: IT & { t: 'call' }): IT & { t: 'call' } {
+  const vars = c.args.map((a, i) => (a.t === 'var' ? i : -1)).filter((i) => i >= 0);
+  if (vars.length === 0 || vars.length === c.args.length) return c;
+  const rest = c.args.map((_a, i) => i).filter((i) => c.args[i]!.t !== 'var');
+  return { ...c, order: [...rest, ...vars] };
 }
 
 // ---- helpers ---------------------------------------------------------------------------------
@@ -750,14 +748,6 @@ function refNames(t: Term): string[] | undefined {
     out.push(p.value);
   }
   return out;
-}
-
-/** Variable names in pattern positions (what `:=` / `some` declare). */
-function patternNames(t: Term): string[] {
-  if (t.type === 'var') return t.name === '_' ? [] : [t.name];
-  if (t.type === 'array') return t.items.flatMap(patternNames);
-  if (t.type === 'object') return t.entries.flatMap(([, v]) => patternNames(v));
-  return [];
 }
 
 /** Variable names written in a term, not descending into comprehensions. */
@@ -984,6 +974,16 @@ function unifyOuts(a: IT, b: IT, scope: Scope, safe: Set<number>): void {
   if (a.t === 'array' && b.t === 'array' && a.items.length === b.items.length) {
     for (let round = 0; round < 2; round++) {
       for (let i = 0; i < a.items.length; i++) unifyOuts(a.items[i]!, b.items[i]!, scope, safe);
+    }
+    return;
+  }
+  if (a.t === 'object' && b.t === 'object' && a.entries.length === b.entries.length) {
+    for (let round = 0; round < 2; round++) {
+      for (const [ka, va] of a.entries) {
+        if (ka.t !== 'const') continue;
+        const match = b.entries.find(([kb]) => kb.t === 'const' && equalConst(ka.v, kb.v));
+        if (match) unifyOuts(va, match[1], scope, safe);
+      }
     }
     return;
   }

@@ -1,7 +1,7 @@
 import type { BuiltinContext } from './builtins/types.js';
 import { BuiltinError, RegoEvalError } from './errors.js';
 import type { CRule, FnTarget, IExpr, IT, RuleNode } from './ir.js';
-import { equal, keyOf, RObject, RSet, type Value } from './value.js';
+import { equal, keyOf, RObject, RSet, toRegoString, type Value } from './value.js';
 
 type Frame = (Value | undefined)[];
 /** Continuations return true to stop the search (negation and early exit need only one solution). */
@@ -58,12 +58,44 @@ function lookup(v: Value, key: Value): Value | undefined {
   return undefined;
 }
 
+/** Object patterns with constant keys unify value by value; undefined when keys are not constant. */
+function pairObjects(a: [IT, IT][], b: [IT, IT][]): [IT[], IT[]] | null | undefined {
+  if (a.length !== b.length) return null;
+  const as: IT[] = [];
+  const bs: IT[] = [];
+  const byKey = new Map<string, IT>();
+  for (const [k, v] of b) {
+    if (k.t !== 'const') return undefined;
+    byKey.set(keyOf(k.v), v);
+  }
+  for (const [k, v] of a) {
+    if (k.t !== 'const') return undefined;
+    const other = byKey.get(keyOf(k.v));
+    if (other === undefined) return null;
+    as.push(v);
+    bs.push(other);
+  }
+  return [as, bs];
+}
+
+function baseLookup(v: Value, key: Value): Value | undefined {
+  const r = lookup(v, key);
+  if (r === undefined && v instanceof RObject && (typeof key === 'number' || typeof key === 'bigint')) {
+    return v.getStr(String(key));
+  }
+  return r;
+}
+
 /** Copy-on-write update of `v` at `path` (what `with data.a.b as x` does to base documents). */
 export function setPath(v: Value | undefined, path: readonly string[], value: Value, i = 0): Value {
   if (i === path.length) return value;
   const o = v instanceof RObject ? v.clone() : new RObject();
   o.set(path[i]!, setPath(o.getStr(path[i]!), path, value, i + 1));
   return o;
+}
+
+function keyPath(keys: Value[]): string {
+  return keys.map((k) => (typeof k === 'string' && /^[A-Za-z_]\w*$/.test(k) ? `.${k}` : `[${toRegoString(k)}]`)).join('');
 }
 
 function conflict(message: string, loc: string): RegoEvalError {
@@ -90,7 +122,7 @@ export class Evaluator {
     this.strict = s.strict;
     this.deadline = s.deadline;
     let now: bigint | undefined;
-    this.bctx = { nowNs: () => (now ??= BigInt(Date.now()) * 1_000_000n) };
+    this.bctx = { nowNs: () => (now ??= BigInt(Date.now()) * 1_000_000n), memo: new Map() };
   }
 
   // ---- entry points ------------------------------------------------------------------------
@@ -313,6 +345,11 @@ export class Evaluator {
       if (a.items.length !== b.items.length) return false;
       return this.unifyPairs(a.items, b.items, 0, f, k);
     }
+    if (a.t === 'object' && b.t === 'object') {
+      const pairs = pairObjects(a.entries, b.entries);
+      if (pairs === null) return false;
+      if (pairs !== undefined) return this.unifyPairs(pairs[0], pairs[1], 0, f, k);
+    }
     if (a.t === 'const') return this.unifyTV(b, a.v, f, k);
     if (b.t === 'const') return this.unifyTV(a, b.v, f, k);
     if (this.isEvaluable(a, f)) return this.evalTerm(a, f, (v) => this.unifyTV(b, v, f, k));
@@ -448,13 +485,15 @@ export class Evaluator {
     const h = t.head;
     if (h.h === 'input') {
       const inp = this.ctx.input;
-      return inp === undefined ? false : this.walk(inp, t.ops, 0, f, kv);
+      return inp === undefined ? false : this.walk(inp, t.ops, 0, f, kv, false);
     }
     if (h.h === 'data') return this.walkData(this.root, this.ctx.data, t.ops, 0, f, kv);
-    return this.evalTerm(h.term, f, (v) => this.walk(v, t.ops, 0, f, kv));
+    return this.evalTerm(h.term, f, (v) => this.walk(v, t.ops, 0, f, kv, false));
   }
 
-  private walk(v: Value, ops: IT[], i: number, f: Frame, kv: KV): boolean {
+  /** `base`: walking a base document, where `data.x[2]` also finds the JSON key "2". */
+  private walk(v: Value, ops: IT[], i: number, f: Frame, kv: KV, base = true): boolean {
+    const look = base ? baseLookup : lookup;
     let cur = v;
     for (; i < ops.length; i++) {
       const op = ops[i]!;
@@ -465,20 +504,20 @@ export class Evaluator {
         if (key === undefined) {
           const slot = op.slot;
           const j = i;
-          return this.iterate(cur, (kk, vv) => this.bind(slot, kk, f, () => this.walk(vv, ops, j + 1, f, kv)));
+          return this.iterate(cur, (kk, vv) => this.bind(slot, kk, f, () => this.walk(vv, ops, j + 1, f, kv, base)));
         }
       } else {
         const j = i;
-        const base = cur;
+        const src = cur;
         if (this.isEvaluable(op, f)) {
           return this.evalTerm(op, f, (kk) => {
-            const nv = lookup(base, kk);
-            return nv === undefined ? false : this.walk(nv, ops, j + 1, f, kv);
+            const nv = look(src, kk);
+            return nv === undefined ? false : this.walk(nv, ops, j + 1, f, kv, base);
           });
         }
-        return this.iterate(base, (kk, vv) => this.unifyTV(op, kk, f, () => this.walk(vv, ops, j + 1, f, kv)));
+        return this.iterate(src, (kk, vv) => this.unifyTV(op, kk, f, () => this.walk(vv, ops, j + 1, f, kv, base)));
       }
-      const nv = lookup(cur, key);
+      const nv = look(cur, key);
       if (nv === undefined) return false;
       cur = nv;
     }
@@ -493,7 +532,9 @@ export class Evaluator {
         return b === undefined ? false : this.walk(b, ops, i, f, kv);
       }
       if (hasRulesHere(n)) {
-        if (n.funcs.length > 0) return false;
+        if (n.arity !== undefined) return false;
+        // A base document at the same path as a rule wins (as OPA's storage read does).
+        if (b !== undefined) return this.walk(b, ops, i, f, kv);
         const v = this.nodeValue(n);
         return v === undefined ? false : this.walk(v, ops, i, f, kv);
       }
@@ -509,7 +550,7 @@ export class Evaluator {
         const step = (kk: Value): boolean =>
           this.walkData(
             typeof kk === 'string' ? tree.children.get(kk) : undefined,
-            tb === undefined ? undefined : lookup(tb, kk),
+            tb === undefined ? undefined : baseLookup(tb, kk),
             ops,
             j + 1,
             f,
@@ -527,7 +568,7 @@ export class Evaluator {
         return false;
       }
       n = typeof key === 'string' ? n.children.get(key) : undefined;
-      b = b === undefined ? undefined : lookup(b, key);
+      b = b === undefined ? undefined : baseLookup(b, key!);
       i++;
     }
   }
@@ -546,7 +587,7 @@ export class Evaluator {
       const b = base instanceof RObject ? base.getStr(name) : undefined;
       let v: Value | undefined;
       if (hasRulesHere(c)) {
-        if (c.funcs.length > 0) continue;
+        if (c.arity !== undefined || b !== undefined) continue;
         v = this.nodeValue(c);
       } else v = this.materialize(c, b);
       if (v !== undefined) o.set(name, v);
@@ -588,7 +629,10 @@ export class Evaluator {
       const f: Frame = new Array(r.nslots);
       this.ruleValue(r, f, undefined, (val) => {
         if (result === undefined) result = val;
-        else if (!equal(result, val)) throw conflict('complete rules must not produce multiple outputs', r.loc);
+        else if (!equal(result, val)) {
+          // OPA's wording changed between releases; keep both so either can be matched.
+          throw conflict(`rule ${n.name} produced conflicting values: complete rules must not produce multiple outputs`, r.loc);
+        }
       });
     }
     if (result === undefined && n.defaultRule) result = this.evalGround(n.defaultRule.value);
@@ -622,10 +666,7 @@ export class Evaluator {
     }
     if (prev !== undefined) {
       if (!equal(prev, val)) {
-        throw conflict(
-          keys.length > 1 ? `rule ${r.node.name} produced conflicting values` : 'object keys must be unique',
-          r.loc,
-        );
+        throw conflict(`rule ${r.node.name}${keyPath(keys)} produced conflicting values: object keys must be unique`, r.loc);
       }
       return;
     }
@@ -671,7 +712,10 @@ export class Evaluator {
         (val) => {
           if (result === undefined) result = val;
           else if (!equal(result, val)) {
-            throw conflict('functions must not produce multiple outputs for same inputs', loc);
+            throw conflict(
+              `function ${n.name} produced conflicting values for the same inputs: functions must not produce multiple outputs for same inputs`,
+              loc,
+            );
           }
         },
       );
@@ -682,6 +726,15 @@ export class Evaluator {
   }
 
   private evalCall(t: IT & { t: 'call' }, f: Frame, kv: KV): boolean {
+    if (t.order) {
+      const order = t.order;
+      const items = order.map((i) => t.args[i]!);
+      return this.evalItems(items, 0, new Array(items.length), f, (vals) => {
+        const args: Value[] = new Array(vals.length);
+        for (let i = 0; i < order.length; i++) args[order[i]!] = vals[i]!;
+        return this.invoke(t.fn, args, t.loc, kv);
+      });
+    }
     return this.evalItems(t.args, 0, new Array(t.args.length), f, (args) => this.invoke(t.fn, args, t.loc, kv));
   }
 
@@ -692,10 +745,11 @@ export class Evaluator {
       if (m !== undefined) {
         if (!m.replacement) return kv(m.value);
         if (m.replacement.name !== fn.name) {
-          // The replacement runs without this mock so that it can call what it replaces.
+          // A replacement runs without mocks: it may call what it replaces, and OPA does not
+          // let one mock call another.
           const saved = this.ctx;
           const inner = saved.derive();
-          inner.mocks!.delete(fn.name);
+          inner.mocks = undefined;
           this.ctx = inner;
           let out: Value[] | Value | undefined;
           try {

@@ -14,7 +14,8 @@ export type IT =
   | { t: 'object'; entries: [IT, IT][] }
   | { t: 'compr'; kind: 'array' | 'set'; head: IT; body: IExpr[] }
   | { t: 'ocompr'; key: IT; value: IT; body: IExpr[] }
-  | { t: 'call'; fn: FnTarget; args: IT[]; loc: string };
+  /** `order`: argument evaluation order, refs before plain vars (a ref may bind a var argument). */
+  | { t: 'call'; fn: FnTarget; args: IT[]; loc: string; order?: number[] };
 
 export type IRefHead = { h: 'data' } | { h: 'input' } | { h: 'term'; term: IT };
 

@@ -39,12 +39,23 @@ const BINARY: Record<string, { prec: number; fn: string }> = {
 /** Comprehension and collection elements are parsed above `|` so that `[x | body]` is unambiguous. */
 const ELEMENT_PREC = 4;
 
+/** Integers stay exact; `1e30` is an integer too, so it becomes a bigint rather than a rounded float. */
 export function parseNumber(text: string): number | bigint {
   if (/^\d+$/.test(text)) {
     const n = Number(text);
     return Number.isSafeInteger(n) ? n : normInt(BigInt(text));
   }
-  return Number(text);
+  const n = Number(text);
+  if (Number.isInteger(n) && !Number.isSafeInteger(n)) {
+    const m = /^(\d+)(?:\.(\d*))?[eE]([+-]?\d+)$/.exec(text);
+    if (m) {
+      const frac = m[2] ?? '';
+      const exp = Number(m[3]) - frac.length;
+      const digits = BigInt(m[1]! + frac);
+      if (exp >= 0 && exp < 400) return normInt(digits * 10n ** BigInt(exp));
+    }
+  }
+  return n;
 }
 
 class Parser {
@@ -425,7 +436,9 @@ class Parser {
           this.pos++;
           return { type: 'scalar', value: null, loc };
         }
-        if (KEYWORDS.has(t.text)) this.fail(`unexpected ${t.text} keyword`);
+        // `contains` is also a built-in: `contains(s, "x")` stays a call.
+        const isCall = this.isPunct('(', this.peek()) && this.peek().adjacent;
+        if (KEYWORDS.has(t.text) && !(t.text === 'contains' && isCall)) this.fail(`unexpected ${t.text} keyword`);
         this.pos++;
         if (t.text === 'set' && this.isPunct('(') && this.tok.adjacent && this.isPunct(')', this.peek())) {
           this.pos += 2;
@@ -439,7 +452,22 @@ class Parser {
         if (t.text === '(') {
           this.pos++;
           this.depth++;
-          const inner = this.parseInfix(1);
+          let inner = this.parseInfix(1);
+          if (this.isPunct(',')) {
+            // `(k, v in xs)`
+            this.pos++;
+            const v = this.parseInfix(2);
+            if (!this.isIdent('in')) this.fail('unexpected , token: expected in');
+            const inTok = this.tok;
+            this.pos++;
+            const domain = this.parseInfix(2);
+            inner = {
+              type: 'call',
+              fn: { type: 'var', name: 'internal.member_3', loc: this.loc(inTok) },
+              args: [inner, v, domain],
+              loc: inner.loc,
+            };
+          }
           this.depth--;
           this.expectPunct(')');
           return this.parsePostfix(inner);

@@ -1,6 +1,6 @@
 import { compare, equal, isNumber, keyOf, RObject, RSet, type Value } from '../value.js';
 import { add, mul } from './numbers.js';
-import { arr, type BuiltinTable, collection, def, int, obj, set, typeErr } from './types.js';
+import { arr, type BuiltinTable, builtinErr, collection, def, int, obj, set, typeErr } from './types.js';
 
 function member(x: Value, c: Value): boolean {
   if (Array.isArray(c)) return c.some((e) => equal(e, x));
@@ -156,6 +156,7 @@ export const collectionBuiltins: BuiltinTable = {
     if (start >= stop) return [];
     return xs.slice(start, stop);
   }),
+  'array.flatten': def('array.flatten', 1, (a) => arr(a, 0).flatMap((x) => (Array.isArray(x) ? x : [x]))),
   'array.reverse': def('array.reverse', 1, (a) => [...arr(a, 0)].reverse()),
 
   'object.get': def('object.get', 3, (a) => {
@@ -225,6 +226,10 @@ export const collectionBuiltins: BuiltinTable = {
       return out;
     },
   },
+  // Known to OPA but not served here: present so that `with http.send as mock` compiles; unmocked
+  // calls fail like a network error would.
+  'http.send': def('http.send', 1, () => builtinErr('http.send is not supported by this engine')),
+  'opa.runtime': def('opa.runtime', 0, () => new RObject()),
   // `print` is accepted so that policies with debug output compile; it prints nothing here.
   print: def('print', -1, () => true),
   'internal.print': def('internal.print', 1, () => true),

@@ -1,5 +1,6 @@
+import { BuiltinError } from '../errors.js';
 import { normInt, RSet, type Value } from '../value.js';
-import { type BuiltinTable, builtinErr, def, int, num, set, typeErr } from './types.js';
+import { type BuiltinTable, builtinErr, def, int, num, set, str, typeErr } from './types.js';
 
 type Num = number | bigint;
 
@@ -79,15 +80,14 @@ export const numberBuiltins: BuiltinTable = {
   plus: def('plus', 2, (a) => add(numArg(a, 0), numArg(a, 1))),
   minus: def('minus', 2, (a) => {
     const x = a[0]!;
-    const y = a[1]!;
-    if (x instanceof RSet || y instanceof RSet) {
+    if (x instanceof RSet) {
       const s = set(a, 0);
       const t = set(a, 1);
       const out = new RSet();
       for (const [k, v] of s.map) if (!t.map.has(k)) out.map.set(k, v);
       return out;
     }
-    if (typeof x !== 'number' && typeof x !== 'bigint') typeErr(1, 'number', x);
+    if (typeof x !== 'number' && typeof x !== 'bigint') typeErr(1, 'one of {number, set}', x);
     return sub(x, numArg(a, 1));
   }),
   mul: def('mul', 2, (a) => mul(numArg(a, 0), numArg(a, 1))),
@@ -144,16 +144,23 @@ export const numberBuiltins: BuiltinTable = {
     if (s < 0n) typeErr(2, 'unsigned integer number', -1);
     return normInt(bigArg(a, 0) >> s);
   }),
-  'rand.intn': def('rand.intn', 2, (a) => {
+  'rand.intn': def('rand.intn', 2, (a, ctx) => {
+    const seed = str(a, 0);
     const n = int(a, 1);
     if (n === 0) return 0;
-    return Math.floor(Math.random() * Math.abs(n));
+    // The same arguments give the same number within one evaluation, as in OPA.
+    const key = `rand.intn:${seed}:${n}`;
+    const hit = ctx.memo.get(key);
+    if (hit !== undefined) return hit;
+    const v = Math.floor(Math.random() * Math.abs(n));
+    ctx.memo.set(key, v);
+    return v;
   }),
 };
 
 function bigArg(args: Value[], i: number): bigint {
   const n = num(args, i);
   const b = intOf(n);
-  if (b === undefined) typeErr(i + 1, 'integer number', n);
+  if (b === undefined) throw new BuiltinError(`operand ${i + 1} must be integer number but got floating-point number`, 'type');
   return b;
 }

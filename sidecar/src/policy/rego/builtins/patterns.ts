@@ -169,10 +169,11 @@ export const patternBuiltins: BuiltinTable = {
     return findAll(re, str(a, 1), int(a, 2)).map((m) => [...m].map((x) => x ?? ''));
   }),
   'regex.replace': def('regex.replace', 3, (a) => {
-    const re = compileRegex(str(a, 0), true);
+    const s = str(a, 0);
+    const re = compileRegex(str(a, 1), true);
     // Go's $1 / ${name} expansion maps onto JS replacement patterns.
     const repl = str(a, 2).replace(/\$\{(\w+)\}/g, (_m, n: string) => (/^\d+$/.test(n) ? `$${n}` : `$<${n}>`));
-    return str(a, 1).replace(re, repl);
+    return s.replace(re, repl);
   }),
   'regex.template_match': def('regex.template_match', 4, (a) => {
     const tpl = str(a, 0);

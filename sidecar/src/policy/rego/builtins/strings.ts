@@ -59,13 +59,14 @@ export function goFloat(n: number): string {
   return String(n);
 }
 
-type FmtArg = { kind: 'int'; v: bigint } | { kind: 'float'; v: number } | { kind: 'str'; v: string };
+/** `big`: beyond int64, where OPA passes a *big.Int, which formats its digits even under %s. */
+type FmtArg = { kind: 'int'; v: bigint; big: boolean } | { kind: 'float'; v: number } | { kind: 'str'; v: string };
 
 function toFmtArg(v: Value): FmtArg {
   if (typeof v === 'string') return { kind: 'str', v };
   if (isNumber(v)) {
     const i = intOf(v);
-    if (i !== undefined && (typeof v === 'bigint' || Math.abs(v) < 2 ** 63)) return { kind: 'int', v: i };
+    if (i !== undefined) return { kind: 'int', v: i, big: i > 9223372036854775807n || i < -9223372036854775808n };
     return { kind: 'float', v: Number(v) };
   }
   return { kind: 'str', v: toRegoString(v) };
@@ -144,7 +145,7 @@ export function goSprintf(format: string, values: Value[]): string {
       case 'v':
       case 's':
         if (a.kind === 'str') s = prec !== undefined ? runes(a.v).slice(0, prec).join('') : a.v;
-        else if (verb === 's') s = bad('s', a);
+        else if (verb === 's' && !(a.kind === 'int' && a.big)) s = bad('s', a);
         else if (a.kind === 'int') s = signed(a.v.toString(), a.v < 0n);
         else s = signed(goFloat(a.v), a.v < 0);
         break;
@@ -212,6 +213,7 @@ function replaceN(pairs: [string, string][], s: string): string {
   let i = 0;
   const emptyNew = pairs.find(([o]) => o === '');
   while (i <= s.length) {
+    if (emptyNew) out += emptyNew[1];
     let matched = false;
     for (const [o, n] of pairs) {
       if (o !== '' && s.startsWith(o, i)) {
@@ -222,7 +224,6 @@ function replaceN(pairs: [string, string][], s: string): string {
       }
     }
     if (matched) continue;
-    if (emptyNew) out += emptyNew[1];
     if (i < s.length) {
       const cp = s.codePointAt(i)!;
       const ch = String.fromCodePoint(cp);
@@ -339,11 +340,18 @@ export const stringBuiltins: BuiltinTable = {
     const s = str(a, 1);
     const pairs: [string, string][] = [];
     for (const [k, v] of o.sorted()) {
-      if (typeof k !== 'string') builtinErr('operand 1 non-string key found in pattern object');
-      if (typeof v !== 'string') builtinErr('operand 1 non-string value found in pattern object');
+      if (typeof k !== 'string') throw new BuiltinError('operand 1 non-string key found in pattern object', 'type');
+      if (typeof v !== 'string') throw new BuiltinError('operand 1 non-string value found in pattern object', 'type');
       pairs.push([k, v]);
     }
     return replaceN(pairs, s);
+  }),
+  'strings.split_n': def('strings.split_n', 3, (a) => {
+    const s = str(a, 0);
+    const d = str(a, 1);
+    const n = int(a, 2);
+    const parts = d === '' ? runes(s) : s.split(d);
+    return n >= 0 ? parts.slice(0, n) : parts.slice(Math.max(0, parts.length + n));
   }),
   'strings.reverse': def('strings.reverse', 1, (a) => runes(str(a, 0)).reverse().join('')),
   'strings.count': def('strings.count', 2, (a) => {

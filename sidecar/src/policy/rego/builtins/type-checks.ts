@@ -1,3 +1,4 @@
+import { BuiltinError } from '../errors.js';
 import { isNumber, normInt, RObject, RSet, typeName } from '../value.js';
 import { type BuiltinTable, builtinErr, def, typeErr } from './types.js';
 
@@ -26,7 +27,11 @@ export const typeBuiltins: BuiltinTable = {
     if (v === null) return 0;
     if (typeof v === 'boolean') return v ? 1 : 0;
     if (isNumber(v)) return v;
-    if (typeof v === 'string') return parseNumberText(v);
+    if (typeof v === 'string') {
+      // Go's ParseFloat accepts these, OPA then rejects them as not a JSON number.
+      if (/^[+-]?(inf|infinity|nan)$/i.test(v)) throw new BuiltinError(`operand 1 must be a finite number but got ${v}`, 'type');
+      return parseNumberText(v);
+    }
     return typeErr(1, 'one of {null, boolean, number, string}', v);
   }),
   cast_array: def('cast_array', 1, (a) => {

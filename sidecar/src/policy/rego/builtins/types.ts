@@ -4,6 +4,8 @@ import { isNumber, RObject, RSet, typeName, type Value } from '../value.js';
 /** Per-query facts built-ins may need (OPA keeps `time.now_ns` stable within one query). */
 export interface BuiltinContext {
   nowNs: () => bigint;
+  /** Per-evaluation memo for built-ins that must answer the same within one query (rand, uuid). */
+  memo: Map<string, Value>;
 }
 
 export interface BuiltinDef {

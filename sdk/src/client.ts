@@ -1,0 +1,153 @@
+import { CpodError } from './errors.js';
+import { GraphQLClient } from './graphql-client.js';
+import { HttpClient } from './http.js';
+import { PeopleApi } from './people.js';
+import { TokenManager } from './token-manager.js';
+
+export interface CpodClientOptions {
+  /** Gateway origin, e.g. `https://api.example.com` (a path prefix is kept). */
+  baseUrl: string;
+  clientId: string;
+  clientSecret: string;
+  /** Space-separated scopes to request, e.g. `people:read people:write`; default: all the app's scopes. */
+  scope?: string;
+  /** Defaults to the global `fetch`. */
+  fetch?: typeof fetch;
+  /** Per-request timeout in milliseconds (default 10 000). */
+  timeoutMs?: number;
+  /**
+   * Informational only, exposed as `client.tenantId`: the server takes the tenant from the access
+   * token, so the SDK never sends it.
+   */
+  tenantId?: string;
+}
+
+/** Environment variables read by {@link CpodClient.fromEnv}. */
+export interface CpodEnv {
+  CPOD_API_URL?: string | undefined;
+  CPOD_CLIENT_ID?: string | undefined;
+  CPOD_CLIENT_SECRET?: string | undefined;
+  CPOD_TENANT_ID?: string | undefined;
+  [name: string]: string | undefined;
+}
+
+export const DEFAULT_API_URL = 'http://localhost:8000';
+
+function configError(message: string): CpodError {
+  return new CpodError({ status: 0, code: 'ERR_SDK_CONFIG', message });
+}
+
+function nonEmpty(value: string | undefined): string | undefined {
+  const trimmed = value?.trim();
+  return trimmed ? trimmed : undefined;
+}
+
+/**
+ * REST client of the cpod gateway. Obtains and refreshes OAuth2 client-credentials tokens itself,
+ * retries once after a 401 (with a new token), a 429 or a 503, and throws {@link CpodError}
+ * subclasses for failures.
+ *
+ * @example
+ * import { CpodClient, NotFoundError } from '@cpod/sdk';
+ *
+ * const client = new CpodClient({
+ *   baseUrl: 'http://localhost:8000',
+ *   clientId: process.env.CPOD_CLIENT_ID!,
+ *   clientSecret: process.env.CPOD_CLIENT_SECRET!,
+ * });
+ * const ada = await client.people.create({ name: 'Ada Lovelace' });
+ * await client.people.delete(ada.id);
+ * await client.people.get(ada.id).catch((err) => console.log(err instanceof NotFoundError)); // true
+ */
+export class CpodClient {
+  /** People in the caller's tenant. */
+  readonly people: PeopleApi;
+  /** Executes the codegen-typed GraphQL documents with the same token handling. */
+  readonly graphql: GraphQLClient;
+  /** The token cache, shareable with other clients of the same app (e.g. a GraphQL client). */
+  readonly tokens: TokenManager;
+  /** Authenticated JSON requests, for endpoints without a typed wrapper yet. */
+  readonly http: HttpClient;
+  readonly baseUrl: string;
+  readonly clientId: string;
+  /** From `CPOD_TENANT_ID` or the options; for display and logging only, never sent. */
+  readonly tenantId: string | undefined;
+
+  constructor(options: CpodClientOptions) {
+    if (!nonEmpty(options.clientId)) throw configError('clientId is required');
+    if (!nonEmpty(options.clientSecret)) throw configError('clientSecret is required');
+    this.baseUrl = normaliseBaseUrl(options.baseUrl);
+    this.clientId = options.clientId;
+    this.tenantId = nonEmpty(options.tenantId);
+    const transport = { fetch: options.fetch, timeoutMs: options.timeoutMs };
+    this.tokens = new TokenManager({
+      ...transport,
+      baseUrl: this.baseUrl,
+      clientId: options.clientId,
+      clientSecret: options.clientSecret,
+      scope: options.scope,
+    });
+    this.http = new HttpClient({ ...transport, baseUrl: this.baseUrl, tokens: this.tokens });
+    this.people = new PeopleApi(this.http);
+    this.graphql = new GraphQLClient(this.http);
+  }
+
+  /**
+   * A client configured from environment variables: `CPOD_API_URL` (default
+   * `http://localhost:8000`), `CPOD_CLIENT_ID`, `CPOD_CLIENT_SECRET` (both required) and
+   * `CPOD_TENANT_ID` (optional, informational). Throws a `CpodError` with code `ERR_SDK_CONFIG`
+   * naming every missing variable.
+   *
+   * @example
+   * // CPOD_CLIENT_ID=... CPOD_CLIENT_SECRET=... node app.js
+   * const client = CpodClient.fromEnv();
+   * const { nodes } = await client.people.list({ first: 10 });
+   *
+   * @example
+   * const client = CpodClient.fromEnv(
+   *   { CPOD_API_URL: 'https://api.example.com', CPOD_CLIENT_ID: id, CPOD_CLIENT_SECRET: secret },
+   *   { scope: 'people:read', timeoutMs: 5000 },
+   * );
+   */
+  static fromEnv(
+    env: CpodEnv = process.env,
+    options: Partial<Pick<CpodClientOptions, 'scope' | 'fetch' | 'timeoutMs'>> = {},
+  ): CpodClient {
+    const clientId = nonEmpty(env.CPOD_CLIENT_ID);
+    const clientSecret = nonEmpty(env.CPOD_CLIENT_SECRET);
+    const missing = [
+      clientId ? undefined : 'CPOD_CLIENT_ID',
+      clientSecret ? undefined : 'CPOD_CLIENT_SECRET',
+    ].filter((name) => name !== undefined);
+    if (!clientId || !clientSecret) {
+      throw configError(
+        `missing environment variable${missing.length > 1 ? 's' : ''} ${missing.join(' and ')}: ` +
+          'set the client credentials of an OAuth app registered for your tenant',
+      );
+    }
+    const tenantId = nonEmpty(env.CPOD_TENANT_ID);
+    return new CpodClient({
+      ...options,
+      baseUrl: normaliseBaseUrl(nonEmpty(env.CPOD_API_URL) ?? DEFAULT_API_URL, 'CPOD_API_URL'),
+      clientId,
+      clientSecret,
+      ...(tenantId ? { tenantId } : {}),
+    });
+  }
+}
+
+/** `label` names the setting in messages; the value itself is not echoed, as it might embed credentials. */
+function normaliseBaseUrl(baseUrl: string, label = 'baseUrl'): string {
+  let url: URL;
+  try {
+    url = new URL(baseUrl);
+  } catch {
+    throw configError(`${label} is not a valid URL`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') {
+    throw configError(`${label} must be an http or https URL, got ${url.protocol}`);
+  }
+  if (url.search || url.hash) throw configError(`${label} must not have a query string or fragment`);
+  if (url.username || url.password) throw configError(`${label} must not contain credentials`);
+  return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
+}

@@ -1,0 +1,23 @@
+import { collectionBuiltins } from './collections.js';
+import { cryptoBuiltins } from './crypto.js';
+import { encodingBuiltins } from './encoding.js';
+import { miscBuiltins } from './misc.js';
+import { numberBuiltins } from './numbers.js';
+import { patternBuiltins } from './patterns.js';
+import { stringBuiltins } from './strings.js';
+import { timeBuiltins } from './time.js';
+import type { BuiltinTable } from './types.js';
+import { typeBuiltins } from './type-checks.js';
+
+/** Every built-in the engine knows; anything else is a compile error ("undefined function"). */
+export const BUILTINS: BuiltinTable = {
+  ...collectionBuiltins,
+  ...numberBuiltins,
+  ...stringBuiltins,
+  ...typeBuiltins,
+  ...patternBuiltins,
+  ...encodingBuiltins,
+  ...cryptoBuiltins,
+  ...timeBuiltins,
+  ...miscBuiltins,
+};
