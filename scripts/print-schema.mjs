@@ -8,4 +8,7 @@ import { buildOpenApi, compileRoutes, printedSchema, schema } from '@cpod/gatewa
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 mkdirSync(join(root, 'schema'), { recursive: true });
 writeFileSync(join(root, 'schema/schema.graphql'), printedSchema());
-writeFileSync(join(root, 'schema/openapi.json'), `${JSON.stringify(buildOpenApi(compileRoutes(schema)), null, 2)}\n`);
+writeFileSync(
+  join(root, 'schema/openapi.json'),
+  `${JSON.stringify(buildOpenApi(compileRoutes(schema)), null, 2)}\n`,
+);

@@ -46,7 +46,9 @@ function run(name, script) {
   child.on('exit', (code, signal) => {
     children.delete(name);
     if (!stopping) {
-      process.stderr.write(`[start] ${name} exited unexpectedly (${signal ?? `code ${code}`}); stopping the others\n`);
+      process.stderr.write(
+        `[start] ${name} exited unexpectedly (${signal ?? `code ${code}`}); stopping the others\n`,
+      );
       stop(1);
     } else if (children.size === 0) {
       process.exit(exitCode);
@@ -92,7 +94,9 @@ if (!(await waitFor(`${gatewayUrl}/readyz`, 90_000))) {
     stop(1);
   }
 } else {
-  const admin = generatedAdminToken ? `${env.CPOD_ADMIN_TOKEN}   (generated; set CPOD_ADMIN_TOKEN to choose one)` : '(from CPOD_ADMIN_TOKEN)';
+  const admin = generatedAdminToken
+    ? `${env.CPOD_ADMIN_TOKEN}   (generated; set CPOD_ADMIN_TOKEN to choose one)`
+    : '(from CPOD_ADMIN_TOKEN)';
   process.stdout.write(`
 cpod is ready.
   gateway (REST + GraphQL)  ${gatewayUrl}        OpenAPI: ${gatewayUrl}/openapi.json

@@ -35,12 +35,20 @@ afterAll(async () => {
 });
 
 const admin = (path: string, init: RequestInit = {}) =>
-  app.request(path, { ...init, headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json', ...init.headers } });
+  app.request(path, {
+    ...init,
+    headers: { authorization: `Bearer ${ADMIN}`, 'content-type': 'application/json', ...init.headers },
+  });
 
 async function newApp(body: Record<string, unknown> = {}) {
   const res = await admin('/v1/oauth/apps', {
     method: 'POST',
-    body: JSON.stringify({ name: 'svc', tenant_id: 'acme', scopes: ['people:read', 'people:write'], ...body }),
+    body: JSON.stringify({
+      name: 'svc',
+      tenant_id: 'acme',
+      scopes: ['people:read', 'people:write'],
+      ...body,
+    }),
   });
   expect(res.status).toBe(201);
   return (await res.json()) as { client_id: string; client_secret: string };
@@ -119,13 +127,20 @@ describe('POST /v1/oauth/token', () => {
     const res = await token(created.client_id, created.client_secret);
     expect(res.status).toBe(200);
     expect(res.headers.get('cache-control')).toBe('no-store');
-    const body = (await res.json()) as { access_token: string; token_type: string; expires_in: number; scope: string };
+    const body = (await res.json()) as {
+      access_token: string;
+      token_type: string;
+      expires_in: number;
+      scope: string;
+    };
     expect(body.token_type).toBe('Bearer');
     expect(body.expires_in).toBe(900);
     expect(body.scope).toBe('people:read people:write');
     const header = decodeProtectedHeader(body.access_token);
     expect(header).toMatchObject({ alg: 'RS256', typ: 'at+jwt', kid: keys.current.kid });
-    const jwks = (await (await app.request('/.well-known/jwks.json')).json()) as { keys: Record<string, unknown>[] };
+    const jwks = (await (await app.request('/.well-known/jwks.json')).json()) as {
+      keys: Record<string, unknown>[];
+    };
     expect(jwks.keys[0]).not.toHaveProperty('d');
     expect(await (await app.request('/api/v1/jwks')).json()).toEqual(jwks);
     const { payload } = await jwtVerify(body.access_token, createLocalJWKSet(jwks as never), {
@@ -133,7 +148,12 @@ describe('POST /v1/oauth/token', () => {
       audience: 'cpod-api',
       typ: 'at+jwt',
     });
-    expect(payload).toMatchObject({ sub: created.client_id, client_id: created.client_id, tenant_id: 'acme', scope: 'people:read people:write' });
+    expect(payload).toMatchObject({
+      sub: created.client_id,
+      client_id: created.client_id,
+      tenant_id: 'acme',
+      scope: 'people:read people:write',
+    });
     expect(payload.rate_limit).toEqual({ capacity: 5, refill_per_second: 1 });
     expect(typeof payload.jti).toBe('string');
     expect((payload.exp ?? 0) - (payload.iat ?? 0)).toBe(900);
@@ -169,13 +189,20 @@ describe('POST /v1/oauth/token', () => {
     const created = await newApp();
     const bad = await token(created.client_id, 'wrong');
     expect(bad.status).toBe(401);
-    expect(await bad.json()).toEqual({ error: 'invalid_client', error_description: 'client authentication failed' });
+    expect(await bad.json()).toEqual({
+      error: 'invalid_client',
+      error_description: 'client authentication failed',
+    });
     expect(bad.headers.get('www-authenticate')).toContain('Basic');
     const unknown = await token('app_unknown', 'x');
     expect(unknown.status).toBe(401);
     const grant = await token(created.client_id, created.client_secret, { grant_type: 'password' });
     expect(((await grant.json()) as { error: string }).error).toBe('unsupported_grant_type');
-    const none = await app.request('/v1/oauth/token', { method: 'POST', body: 'grant_type=client_credentials', headers: { 'content-type': 'application/x-www-form-urlencoded' } });
+    const none = await app.request('/v1/oauth/token', {
+      method: 'POST',
+      body: 'grant_type=client_credentials',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    });
     expect(none.status).toBe(401);
   });
 });
@@ -189,7 +216,10 @@ describe('keys and metadata', () => {
   });
 
   it('serves RFC 8414 metadata', async () => {
-    const meta = (await (await app.request('/.well-known/oauth-authorization-server')).json()) as Record<string, unknown>;
+    const meta = (await (await app.request('/.well-known/oauth-authorization-server')).json()) as Record<
+      string,
+      unknown
+    >;
     expect(meta.issuer).toBe(ISSUER);
     expect(meta.token_endpoint).toBe(`${ISSUER}/v1/oauth/token`);
     expect(meta.grant_types_supported).toEqual(['client_credentials']);

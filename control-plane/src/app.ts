@@ -49,14 +49,19 @@ export function createControlPlaneApp(deps: ControlPlaneDeps): Hono {
     }
   });
 
-  app.notFound((c) => problemResponse(new ApiError('ERR_RESOURCE_NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`)));
+  app.notFound((c) =>
+    problemResponse(new ApiError('ERR_RESOURCE_NOT_FOUND', `no route for ${c.req.method} ${c.req.path}`)),
+  );
   app.onError((err, c) => {
     if (err instanceof OAuthError) return oauthErrorResponse(err, Boolean(c.req.header('authorization')));
     const error = ApiError.from(err);
     if (error.status >= 500) deps.logger.error('request failed', { err, path: c.req.path });
     // OAuth endpoints answer in RFC 6749 format even for unexpected failures.
     if (c.req.path.startsWith('/v1/oauth/') && !c.req.path.startsWith('/v1/oauth/apps')) {
-      return oauthErrorResponse(new OAuthError(error.status >= 500 ? 'server_error' : 'invalid_request', error.publicMessage), false);
+      return oauthErrorResponse(
+        new OAuthError(error.status >= 500 ? 'server_error' : 'invalid_request', error.publicMessage),
+        false,
+      );
     }
     return problemResponse(error);
   });

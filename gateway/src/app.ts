@@ -2,6 +2,7 @@ import { ApiError, type DocumentStore, type Logger, problemResponse } from '@cpo
 import type { SidecarClient } from '@cpod/sdk';
 import { createYoga } from 'graphql-yoga';
 import type { GatewayContext } from './context.js';
+import { maskError } from './errors.js';
 import { createOAuthProxy, PROXIED_PATHS } from './oauth-proxy.js';
 import { PersonRepository } from './people/person-repository.js';
 import { requestChain } from './plugins/index.js';
@@ -45,6 +46,7 @@ export function createGateway(deps: GatewayDeps): Gateway {
       maxRequestBodySize: deps.maxBodyBytes,
       healthCheckEndpoint: '/yoga-health',
       logging: false,
+      maskedErrors: { maskError },
       context: ({ request }) => ({ request, people, sidecar: deps.sidecar }),
       plugins: requestChain({ ...deps, graphqlEndpoint: GRAPHQL_ENDPOINT, console: isConsole, restRoutes }),
     });
@@ -79,9 +81,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
             url.pathname,
           );
         }
-        return problemResponse(new ApiError('ERR_RESOURCE_NOT_FOUND', `no route for ${url.pathname}`), url.pathname);
+        return problemResponse(
+          new ApiError('ERR_RESOURCE_NOT_FOUND', `no route for ${url.pathname}`),
+          url.pathname,
+        );
       } catch (err) {
-        if (ApiError.from(err).status >= 500) deps.logger.error('request failed', { err, path: url.pathname });
+        if (ApiError.from(err).status >= 500)
+          deps.logger.error('request failed', { err, path: url.pathname });
         return problemResponse(err, url.pathname);
       }
     },

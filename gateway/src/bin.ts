@@ -5,7 +5,10 @@ import { startGateway } from './server.js';
 const logger = createLogger({ fields: { service: 'gateway' } });
 try {
   const config = envToConfig(readEnv(process.env));
-  const gateway = await startGateway(config, createLogger({ level: config.logLevel, fields: { service: 'gateway' } }));
+  const gateway = await startGateway(
+    config,
+    createLogger({ level: config.logLevel, fields: { service: 'gateway' } }),
+  );
   stopOnSignals(logger, () => gateway.close());
 } catch (err) {
   exitOnStartupError(logger, err);

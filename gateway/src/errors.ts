@@ -6,10 +6,12 @@ import { GraphQLError } from 'graphql';
  * problem+json, and `extensions.http` tells yoga (and the REST renderer) the status and
  * headers.
  */
-export function toGraphQLError(err: unknown): GraphQLError {
+export function toGraphQLError(err: unknown, located?: GraphQLError): GraphQLError {
   if (err instanceof GraphQLError && err.extensions.code) return err;
   const error = ApiError.from(err);
   return new GraphQLError(error.publicMessage, {
+    nodes: located?.nodes,
+    path: located?.path,
     originalError: error.expose ? undefined : error,
     extensions: {
       code: error.code,
@@ -21,7 +23,11 @@ export function toGraphQLError(err: unknown): GraphQLError {
 
 /** The ApiError a GraphQL error stands for, for the REST renderer. */
 export function fromGraphQLError(err: GraphQLError): ApiError {
-  const ext = err.extensions as { code?: string; field?: string; http?: { status?: number; headers?: Record<string, string> } };
+  const ext = err.extensions as {
+    code?: string;
+    field?: string;
+    http?: { status?: number; headers?: Record<string, string> };
+  };
   if (err.originalError instanceof ApiError) return err.originalError;
   if (typeof ext.code === 'string' && ext.code.startsWith('ERR_')) {
     return new ApiError(ext.code as ApiError['code'], err.message, {
@@ -40,5 +46,26 @@ export function fromGraphQLError(err: GraphQLError): ApiError {
 function fieldFromMessage(message: string): string | undefined {
   const at = /at "(?:\w+\.)?([\w.[\]]+)"/.exec(message)?.[1];
   if (at) return at;
-  return /Field "(\w+)" is not defined/.exec(message)?.[1] ?? /field "\w+\.(\w+)"/i.exec(message)?.[1];
+  return (
+    /Field "(\w+)" (?:is not defined|of required type)/.exec(message)?.[1] ?? /field "\w+\.(\w+)"/i.exec(message)?.[1]
+  );
+}
+
+/**
+ * yoga's error mask: an ApiError thrown by a resolver keeps its code and status (and its
+ * message when exposed); anything else becomes a generic ERR_INTERNAL without details.
+ */
+export function maskError(error: unknown): GraphQLError {
+  const located = error instanceof GraphQLError ? error : undefined;
+  const original = located ? (located.originalError ?? located) : error;
+  // Without a path the error did not come from a resolver: graphql-js rejected the
+  // variables (a scalar refused a value). That is the caller's input, not our failure.
+  if (located && !located.path && !located.extensions.code && !(located.originalError instanceof ApiError)) {
+    return toGraphQLError(
+      new ApiError('ERR_VALIDATION_FAILED', located.message, { field: fieldFromMessage(located.message) }),
+      located,
+    );
+  }
+  if (original instanceof GraphQLError && !original.originalError) return original;
+  return toGraphQLError(original instanceof GraphQLError ? original.originalError : original, located);
 }

@@ -1,4 +1,4 @@
-export { createGateway, GRAPHQL_ENDPOINT, type Gateway, type GatewayDeps } from './app.js';
+export { createGateway, type Gateway, type GatewayDeps, GRAPHQL_ENDPOINT } from './app.js';
 export { buildOpenApi } from './rest/openapi.js';
 export { compileRoutes, REST_ROUTES } from './rest/rest-routes.js';
 export { printedSchema, schema } from './schema/index.js';

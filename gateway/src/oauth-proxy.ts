@@ -11,14 +11,25 @@ export const PROXIED_PATHS = new Set([
 ]);
 
 const FORWARDED_REQUEST_HEADERS = ['content-type', 'authorization', 'accept'];
-const FORWARDED_RESPONSE_HEADERS = ['content-type', 'cache-control', 'pragma', 'www-authenticate', 'retry-after'];
+const FORWARDED_RESPONSE_HEADERS = [
+  'content-type',
+  'cache-control',
+  'pragma',
+  'www-authenticate',
+  'retry-after',
+];
 
 /**
  * Forwards OAuth requests to the internal control plane, so clients only ever see the
  * gateway. A successful revocation is also handed to the sidecar, so the gateway rejects
  * the revoked access token at once instead of when it expires.
  */
-export function createOAuthProxy(options: { controlPlaneUrl: string; sidecar: SidecarClient; maxBodyBytes: number; logger: Logger }) {
+export function createOAuthProxy(options: {
+  controlPlaneUrl: string;
+  sidecar: SidecarClient;
+  maxBodyBytes: number;
+  logger: Logger;
+}) {
   return async (request: Request): Promise<Response> => {
     const url = new URL(request.url);
     const body = request.method === 'POST' ? await readTextBody(request, options.maxBodyBytes) : undefined;

@@ -28,7 +28,10 @@ async function isReady(url: string): Promise<boolean> {
 
 export async function startGateway(config: PlatformConfig, logger: Logger): Promise<RunningGateway> {
   const store = await openDocumentStore(config.stores('gateway'));
-  const sidecar = new SidecarClient({ address: formatAddress(config.sidecar.addr), timeoutMs: config.sidecar.timeoutMs });
+  const sidecar = new SidecarClient({
+    address: formatAddress(config.sidecar.addr),
+    timeoutMs: config.sidecar.timeoutMs,
+  });
   const sidecarHealth = `${httpUrl(config.sidecar.metricsAddr)}/readyz`;
   const controlPlaneReady = `${config.gateway.controlPlaneUrl}/readyz`;
   const gateway = createGateway({
@@ -50,7 +53,11 @@ export async function startGateway(config: PlatformConfig, logger: Logger): Prom
     },
   });
   const http = await startHttpServer({ addr: config.gateway.addr, fetch: (r) => gateway.fetch(r), logger });
-  const console = await startHttpServer({ addr: config.gateway.consoleAddr, fetch: (r) => gateway.consoleFetch(r), logger });
+  const console = await startHttpServer({
+    addr: config.gateway.consoleAddr,
+    fetch: (r) => gateway.consoleFetch(r),
+    logger,
+  });
   logger.info('gateway listening', { url: http.url, console: console.url, store: store.kind });
   return {
     http,

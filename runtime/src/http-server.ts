@@ -1,6 +1,6 @@
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { getRequestListener, type HttpBindings, type Http2Bindings } from '@hono/node-server';
+import { getRequestListener, type Http2Bindings, type HttpBindings } from '@hono/node-server';
 import { type Address, formatAddress } from './config/address.js';
 import type { Logger } from './logger.js';
 import { problemResponse } from './problem.js';

@@ -54,7 +54,12 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const base = options.fields ?? {};
   const log = (level: Exclude<LogLevel, 'silent'>, msg: string, fields?: Record<string, unknown>) => {
     if (LEVELS[level] < threshold) return;
-    const record = { time: new Date().toISOString(), level, msg: redactString(msg), ...redactObject({ ...base, ...fields }, 0) };
+    const record = {
+      time: new Date().toISOString(),
+      level,
+      msg: redactString(msg),
+      ...redactObject({ ...base, ...fields }, 0),
+    };
     write(JSON.stringify(record));
   };
   return {

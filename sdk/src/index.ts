@@ -11,8 +11,19 @@ export {
   ValidationError,
 } from './errors.js';
 export * from './generated/graphql.js';
-export { GraphQLClient, type GraphQLErrorPayload, GraphQLRequestError, type GraphQLTransport } from './graphql-client.js';
-export { HttpClient, type HttpClientOptions, type RequestOptions, type TokenSource, type TransportOptions } from './http.js';
+export {
+  GraphQLClient,
+  type GraphQLErrorPayload,
+  GraphQLRequestError,
+  type GraphQLTransport,
+} from './graphql-client.js';
+export {
+  HttpClient,
+  type HttpClientOptions,
+  type RequestOptions,
+  type TokenSource,
+  type TransportOptions,
+} from './http.js';
 export {
   type CreatePersonInput,
   type ListPeopleOptions,

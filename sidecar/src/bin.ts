@@ -5,7 +5,10 @@ import { startSidecar } from './server.js';
 const logger = createLogger({ fields: { service: 'sidecar' } });
 try {
   const config = envToConfig(readEnv(process.env));
-  const sidecar = await startSidecar(config, createLogger({ level: config.logLevel, fields: { service: 'sidecar' } }));
+  const sidecar = await startSidecar(
+    config,
+    createLogger({ level: config.logLevel, fields: { service: 'sidecar' } }),
+  );
   stopOnSignals(logger, () => sidecar.close());
 } catch (err) {
   exitOnStartupError(logger, err);

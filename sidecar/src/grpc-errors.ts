@@ -36,7 +36,10 @@ export function toServiceError(err: unknown): Partial<ServiceError> {
 }
 
 export function unimplemented(what: string, issue: number): Partial<ServiceError> {
-  return { code: status.UNIMPLEMENTED, details: `${what} is not implemented yet (tracked in issue #${issue})` };
+  return {
+    code: status.UNIMPLEMENTED,
+    details: `${what} is not implemented yet (tracked in issue #${issue})`,
+  };
 }
 
 export { isApiErrorCode };

@@ -1,5 +1,10 @@
 import { fileURLToPath } from 'node:url';
-import { AuditServiceService, AuthServiceService, PolicyServiceService, RateLimitServiceService } from '@cpod/proto';
+import {
+  AuditServiceService,
+  AuthServiceService,
+  PolicyServiceService,
+  RateLimitServiceService,
+} from '@cpod/proto';
 import {
   type Address,
   ApiError,
@@ -31,7 +36,11 @@ export interface RunningSidecar {
 }
 
 /** Start-up refusals: every one names what is missing, and none can be switched off by accident. */
-export function checkSidecarConfig(config: PlatformConfig): { jwksUri: string; issuer: string; audience: string } {
+export function checkSidecarConfig(config: PlatformConfig): {
+  jwksUri: string;
+  issuer: string;
+  audience: string;
+} {
   const s = config.sidecar;
   const problems: string[] = [];
   if (!isLoopbackHost(s.addr.host)) {
@@ -39,7 +48,8 @@ export function checkSidecarConfig(config: PlatformConfig): { jwksUri: string; i
       `CORESDK_SIDECAR_ADDR ${formatAddress(s.addr)} is not a loopback address; the sidecar is the trust boundary and only listens on loopback (mTLS for other addresses is not available yet)`,
     );
   }
-  if (!s.jwksUri) problems.push('CORESDK_JWKS_URI is required: without it no token signature can be verified');
+  if (!s.jwksUri)
+    problems.push('CORESDK_JWKS_URI is required: without it no token signature can be verified');
   if (!s.expectedIssuer) problems.push('CORESDK_EXPECTED_ISSUER is required in production');
   if (!s.expectedAudience) problems.push('CORESDK_EXPECTED_AUDIENCE is required in production');
   if (problems.length > 0 || !s.jwksUri || !s.expectedIssuer || !s.expectedAudience) {
@@ -59,14 +69,22 @@ export async function startSidecar(config: PlatformConfig, logger: Logger): Prom
   const chain = new AuditChain(documents);
 
   const server = new Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
-  server.addService(AuthServiceService, authService({ validator, policy: () => engine, revocations: kv, logger }));
-  server.addService(RateLimitServiceService, rateLimitService({ kv, defaultLimit: config.sidecar.rateLimit, logger }));
+  server.addService(
+    AuthServiceService,
+    authService({ validator, policy: () => engine, revocations: kv, logger }),
+  );
+  server.addService(
+    RateLimitServiceService,
+    rateLimitService({ kv, defaultLimit: config.sidecar.rateLimit, logger }),
+  );
   server.addService(AuditServiceService, auditService({ chain, logger }));
   server.addService(PolicyServiceService, policyService({ policy: () => engine, logger }));
 
   const target = formatAddress(config.sidecar.addr);
   const port = await new Promise<number>((resolve, reject) =>
-    server.bindAsync(target, ServerCredentials.createInsecure(), (err, bound) => (err ? reject(err) : resolve(bound))),
+    server.bindAsync(target, ServerCredentials.createInsecure(), (err, bound) =>
+      err ? reject(err) : resolve(bound),
+    ),
   ).catch(async (err: unknown) => {
     await Promise.all([documents.close(), kv.close()]);
     throw err;
@@ -84,13 +102,22 @@ export async function startSidecar(config: PlatformConfig, logger: Logger): Prom
           await Promise.all([documents.ping(), kv.ping()]);
           return Response.json({ status: 'ready', policy_dir: policyDir });
         } catch (err) {
-          return Response.json({ status: 'not ready', reason: ApiError.from(err).publicMessage }, { status: 503 });
+          return Response.json(
+            { status: 'not ready', reason: ApiError.from(err).publicMessage },
+            { status: 503 },
+          );
         }
       }
       return Response.json({ status: 404, title: 'Not Found' }, { status: 404 });
     },
   });
-  logger.info('sidecar listening', { grpc: formatAddress(address), health: health.url, policy_dir: policyDir, store: documents.kind, kv: kv.kind });
+  logger.info('sidecar listening', {
+    grpc: formatAddress(address),
+    health: health.url,
+    policy_dir: policyDir,
+    store: documents.kind,
+    kv: kv.kind,
+  });
 
   return {
     address,

@@ -1,6 +1,6 @@
 import type { Logger } from '@cpod/runtime';
 import { ApiError } from '@cpod/runtime';
-import type { sendUnaryData, ServerUnaryCall } from '@grpc/grpc-js';
+import type { ServerUnaryCall, sendUnaryData } from '@grpc/grpc-js';
 import { toServiceError } from './grpc-errors.js';
 
 /**

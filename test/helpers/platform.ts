@@ -104,7 +104,12 @@ export interface AppCredentials {
 
 export async function createApp(
   platform: Platform,
-  body: { name?: string; tenant_id: string; scopes: string[]; rate_limit?: { capacity: number; refill_per_second: number } },
+  body: {
+    name?: string;
+    tenant_id: string;
+    scopes: string[];
+    rate_limit?: { capacity: number; refill_per_second: number };
+  },
 ): Promise<AppCredentials> {
   const res = await fetch(`${platform.controlPlaneUrl}/v1/oauth/apps`, {
     method: 'POST',

@@ -33,7 +33,11 @@ export class OAuthError extends Error {
 }
 
 export function oauthErrorResponse(err: OAuthError, basicAuthUsed: boolean): Response {
-  const headers = new Headers({ 'content-type': 'application/json', 'cache-control': 'no-store', pragma: 'no-cache' });
+  const headers = new Headers({
+    'content-type': 'application/json',
+    'cache-control': 'no-store',
+    pragma: 'no-cache',
+  });
   // RFC 6749 §5.2: a failed Basic authentication answers with the scheme's challenge.
   if (err.error === 'invalid_client') {
     headers.set('www-authenticate', basicAuthUsed ? 'Basic realm="cpod"' : 'Bearer realm="cpod"');

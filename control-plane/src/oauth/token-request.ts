@@ -28,7 +28,8 @@ export async function readOAuthParams(request: Request, maxBytes: number): Promi
       throw new OAuthError('invalid_request', 'request body must be a JSON object');
     }
     for (const [key, value] of Object.entries(body)) {
-      if (typeof value !== 'string') throw new OAuthError('invalid_request', `parameter ${key} must be a string`);
+      if (typeof value !== 'string')
+        throw new OAuthError('invalid_request', `parameter ${key} must be a string`);
       params.set(key, value);
     }
     return params;
@@ -69,7 +70,8 @@ export function readClientCredentials(request: Request, params: Map<string, stri
   if (!inBody) throw new OAuthError('invalid_client', 'client authentication is required');
   const clientId = params.get('client_id') ?? '';
   const clientSecret = params.get('client_secret') ?? '';
-  if (!clientId || !clientSecret) throw new OAuthError('invalid_client', 'client_id and client_secret are required');
+  if (!clientId || !clientSecret)
+    throw new OAuthError('invalid_client', 'client_id and client_secret are required');
   return { clientId, clientSecret, method: 'client_secret_post' };
 }
 

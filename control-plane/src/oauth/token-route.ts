@@ -29,7 +29,12 @@ type Step = MiddlewareHandler<Env>;
  * POST /v1/oauth/token as an ordered list of named steps: each one reads what the
  * previous ones established and adds one fact, so the order is the security argument.
  */
-export function tokenRoute(store: DocumentStore, keys: SigningKeys, settings: TokenSettings, logger: Logger): Handler<Env> {
+export function tokenRoute(
+  store: DocumentStore,
+  keys: SigningKeys,
+  settings: TokenSettings,
+  logger: Logger,
+): Handler<Env> {
   const apps = appCollection(store);
 
   const noStore: Step = async (c, next) => {
@@ -48,7 +53,8 @@ export function tokenRoute(store: DocumentStore, keys: SigningKeys, settings: To
     const state = c.get('oauth');
     const credentials = readClientCredentials(c.req.raw, state.params!);
     state.credentials = credentials;
-    const app = credentials.clientId.length <= 100 ? await apps.get(PLATFORM_NAMESPACE, credentials.clientId) : null;
+    const app =
+      credentials.clientId.length <= 100 ? await apps.get(PLATFORM_NAMESPACE, credentials.clientId) : null;
     if (!(await verifyClientSecret(app?.secret_hash, credentials.clientSecret)) || !app) {
       logger.warn('client authentication failed', { client_id: credentials.clientId.slice(0, 100) });
       throw new OAuthError('invalid_client', 'client authentication failed');
@@ -61,7 +67,8 @@ export function tokenRoute(store: DocumentStore, keys: SigningKeys, settings: To
     const { params, app } = c.get('oauth');
     const grant = params!.get('grant_type');
     if (!grant) throw new OAuthError('invalid_request', 'grant_type is required');
-    if (grant !== 'client_credentials') throw new OAuthError('unsupported_grant_type', `grant_type ${grant} is not supported`);
+    if (grant !== 'client_credentials')
+      throw new OAuthError('unsupported_grant_type', `grant_type ${grant} is not supported`);
     if (!app!.grant_types.includes(grant)) {
       throw new OAuthError('unauthorized_client', `this client may not use grant_type ${grant}`);
     }
@@ -78,7 +85,10 @@ export function tokenRoute(store: DocumentStore, keys: SigningKeys, settings: To
       const scopes = [...new Set(requested.split(' ').filter(Boolean))];
       const extra = scopes.filter((s) => !state.app!.scopes.includes(s));
       if (scopes.length === 0 || extra.length > 0) {
-        throw new OAuthError('invalid_scope', extra.length ? `scope not granted to this client: ${extra.join(' ')}` : 'scope is empty');
+        throw new OAuthError(
+          'invalid_scope',
+          extra.length ? `scope not granted to this client: ${extra.join(' ')}` : 'scope is empty',
+        );
       }
       state.scopes = scopes;
     }

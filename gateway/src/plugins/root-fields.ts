@@ -1,4 +1,12 @@
-import { type GraphQLField, type GraphQLSchema, getOperationAST, Kind, type SelectionSetNode, type DocumentNode, type FragmentDefinitionNode } from 'graphql';
+import {
+  type DocumentNode,
+  type FragmentDefinitionNode,
+  type GraphQLField,
+  type GraphQLSchema,
+  getOperationAST,
+  Kind,
+  type SelectionSetNode,
+} from 'graphql';
 import type { AuthzExtension } from '../schema/builder.js';
 
 export interface RootField {
@@ -9,7 +17,11 @@ export interface RootField {
 }
 
 /** The root fields an operation selects, through fragments, with their authorization metadata. */
-export function rootFields(schema: GraphQLSchema, document: DocumentNode, operationName?: string | null): RootField[] {
+export function rootFields(
+  schema: GraphQLSchema,
+  document: DocumentNode,
+  operationName?: string | null,
+): RootField[] {
   const operation = getOperationAST(document, operationName);
   if (!operation) return [];
   const rootType =
@@ -19,7 +31,8 @@ export function rootFields(schema: GraphQLSchema, document: DocumentNode, operat
         ? schema.getMutationType()
         : schema.getSubscriptionType();
   const fragments = new Map<string, FragmentDefinitionNode>();
-  for (const def of document.definitions) if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
+  for (const def of document.definitions)
+    if (def.kind === Kind.FRAGMENT_DEFINITION) fragments.set(def.name.value, def);
   const names = new Set<string>();
   const visit = (set: SelectionSetNode, seen: Set<string>) => {
     for (const sel of set.selections) {

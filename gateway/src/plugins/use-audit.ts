@@ -39,7 +39,11 @@ export function useAudit(options: { sidecar: SidecarClient; logger: Logger }): P
           outcome: state.outcome ?? outcomeFor(response.status),
           status: response.status,
           requestId: state.requestId,
-          metadata: { method: request.method, path: new URL(request.url).pathname, ...(state.reason ? { reason: state.reason } : {}) },
+          metadata: {
+            method: request.method,
+            path: new URL(request.url).pathname,
+            ...(state.reason ? { reason: state.reason } : {}),
+          },
           occurredAt: new Date().toISOString(),
         });
       } catch (err) {

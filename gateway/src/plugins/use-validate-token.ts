@@ -1,5 +1,5 @@
-import type { SidecarClient } from '@cpod/sdk';
 import { ApiError } from '@cpod/runtime';
+import type { SidecarClient } from '@cpod/sdk';
 import type { Plugin } from 'graphql-yoga';
 import type { GatewayContext } from '../context.js';
 import { requestState } from '../request-state.js';
@@ -7,7 +7,10 @@ import { errorResponse, sidecarUnavailable } from './render-error.js';
 
 const BEARER = /^Bearer ([A-Za-z0-9\-._~+/]+=*)$/;
 
-function unauthorized(description: string, code: 'ERR_AUTH_MISSING_TOKEN' | 'ERR_AUTH_INVALID_TOKEN'): ApiError {
+function unauthorized(
+  description: string,
+  code: 'ERR_AUTH_MISSING_TOKEN' | 'ERR_AUTH_INVALID_TOKEN',
+): ApiError {
   // error="invalid_token" also for a missing token: clients need one rule to know when to fetch a new token.
   const challenge = `Bearer realm="cpod", error="invalid_token", error_description="${description}"`;
   return new ApiError(code, description, { headers: { 'www-authenticate': challenge } });
@@ -38,10 +41,12 @@ export function useValidateToken(options: {
         return;
       }
       const token = BEARER.exec(header)?.[1];
-      if (!token) return fail(unauthorized('authorization header must be "Bearer <token>"', 'ERR_AUTH_INVALID_TOKEN'));
+      if (!token)
+        return fail(unauthorized('authorization header must be "Bearer <token>"', 'ERR_AUTH_INVALID_TOKEN'));
       try {
         const result = await options.sidecar.validateToken(token);
-        if (!result.valid || !result.principal) return fail(unauthorized(`token rejected: ${result.reason}`, 'ERR_AUTH_INVALID_TOKEN'));
+        if (!result.valid || !result.principal)
+          return fail(unauthorized(`token rejected: ${result.reason}`, 'ERR_AUTH_INVALID_TOKEN'));
         state.principal = result.principal;
       } catch (err) {
         fail(sidecarUnavailable(err));

@@ -1,5 +1,6 @@
 import {
   type GraphQLInputType,
+  type GraphQLNamedType,
   type GraphQLOutputType,
   getNamedType,
   isEnumType,
@@ -7,7 +8,6 @@ import {
   isListType,
   isNonNullType,
   isObjectType,
-  type GraphQLNamedType,
 } from 'graphql';
 import type { CompiledRoute } from './rest-routes.js';
 
@@ -36,7 +36,9 @@ export function buildOpenApi(routes: CompiledRoute[]): JsonSchema {
     if (!components[named.name]) {
       components[named.name] = {}; // placeholder first: types may refer to themselves
       const fields = isObjectType(named) || isInputObjectType(named) ? Object.values(named.getFields()) : [];
-      const usable = isObjectType(named) ? fields.filter((f) => !('args' in f) || f.args.length === 0) : fields;
+      const usable = isObjectType(named)
+        ? fields.filter((f) => !('args' in f) || f.args.length === 0)
+        : fields;
       components[named.name] = {
         type: 'object',
         ...(named.description ? { description: named.description } : {}),
@@ -67,7 +69,13 @@ export function buildOpenApi(routes: CompiledRoute[]): JsonSchema {
     const path = route.path.replace(/:(\w+)/g, '{$1}');
     const parameters = [
       ...route.pathParams.map((name) => ({ name, in: 'path', required: true, schema: { type: 'string' } })),
-      ...route.queryArgs.map((a) => ({ name: a.name, in: 'query', required: false, schema: nonNull(a.type), description: a.description ?? undefined })),
+      ...route.queryArgs.map((a) => ({
+        name: a.name,
+        in: 'query',
+        required: false,
+        schema: nonNull(a.type),
+        description: a.description ?? undefined,
+      })),
     ];
     const bodyArg = route.fieldDef.args.find((a) => a.name === route.body);
     const status = String(route.status ?? 200);
@@ -79,13 +87,21 @@ export function buildOpenApi(routes: CompiledRoute[]): JsonSchema {
       security: [{ bearerAuth: [] }],
       parameters,
       ...(bodyArg
-        ? { requestBody: { required: true, content: { 'application/json': { schema: nonNull(bodyArg.type) } } } }
+        ? {
+            requestBody: {
+              required: true,
+              content: { 'application/json': { schema: nonNull(bodyArg.type) } },
+            },
+          }
         : {}),
       responses: {
         [status]:
           status === '204'
             ? { description: 'Done' }
-            : { description: 'Success', content: { 'application/json': { schema: nonNull(route.fieldDef.type) } } },
+            : {
+                description: 'Success',
+                content: { 'application/json': { schema: nonNull(route.fieldDef.type) } },
+              },
         400: errorResponse('Invalid input; `field` names the problem'),
         401: errorResponse('Missing or invalid bearer token'),
         403: errorResponse('Denied by policy'),
@@ -112,7 +128,11 @@ export function buildOpenApi(routes: CompiledRoute[]): JsonSchema {
   const sorted = Object.fromEntries(Object.entries(components).sort(([a], [b]) => a.localeCompare(b)));
   return {
     openapi: '3.1.0',
-    info: { title: 'cpod API', version: '1.0.0', description: 'REST face of the cpod GraphQL schema. Tokens: POST /v1/oauth/token.' },
+    info: {
+      title: 'cpod API',
+      version: '1.0.0',
+      description: 'REST face of the cpod GraphQL schema. Tokens: POST /v1/oauth/token.',
+    },
     paths,
     components: {
       schemas: sorted,

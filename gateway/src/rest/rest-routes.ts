@@ -28,12 +28,43 @@ export interface RestRoute {
 }
 
 export const REST_ROUTES: RestRoute[] = [
-  { method: 'POST', path: '/v1/people', field: 'Mutation.createPerson', body: 'input', status: 201, summary: 'Create a person' },
+  {
+    method: 'POST',
+    path: '/v1/people',
+    field: 'Mutation.createPerson',
+    body: 'input',
+    status: 201,
+    summary: 'Create a person',
+  },
   { method: 'GET', path: '/v1/people', field: 'Query.people', summary: 'List people (cursor pagination)' },
-  { method: 'GET', path: '/v1/people/:id', field: 'Query.person', nullIsNotFound: true, summary: 'Get a person' },
-  { method: 'PATCH', path: '/v1/people/:id', field: 'Mutation.updatePerson', body: 'input', summary: 'Update a person' },
-  { method: 'DELETE', path: '/v1/people/:id', field: 'Mutation.deletePerson', status: 204, summary: 'Delete a person' },
-  { method: 'GET', path: '/v1/audit', field: 'Query.audit', snakeCase: true, summary: 'Audit records of your tenant; verify_chain=true checks the chain' },
+  {
+    method: 'GET',
+    path: '/v1/people/:id',
+    field: 'Query.person',
+    nullIsNotFound: true,
+    summary: 'Get a person',
+  },
+  {
+    method: 'PATCH',
+    path: '/v1/people/:id',
+    field: 'Mutation.updatePerson',
+    body: 'input',
+    summary: 'Update a person',
+  },
+  {
+    method: 'DELETE',
+    path: '/v1/people/:id',
+    field: 'Mutation.deletePerson',
+    status: 204,
+    summary: 'Delete a person',
+  },
+  {
+    method: 'GET',
+    path: '/v1/audit',
+    field: 'Query.audit',
+    snakeCase: true,
+    summary: 'Audit records of your tenant; verify_chain=true checks the chain',
+  },
 ];
 
 export const toCamel = (name: string) => name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());
@@ -74,7 +105,8 @@ export function compileRoutes(schema: GraphQLSchema, routes: RestRoute[] = REST_
     if (!fieldDef) throw new Error(`REST route ${route.method} ${route.path}: no field ${route.field}`);
     const pathParams = [...route.path.matchAll(/:(\w+)/g)].map((m) => m[1] ?? '');
     for (const name of [...pathParams, ...(route.body ? [route.body] : [])]) {
-      if (!fieldDef.args.some((a) => a.name === name)) throw new Error(`REST route ${route.path}: ${route.field} has no argument ${name}`);
+      if (!fieldDef.args.some((a) => a.name === name))
+        throw new Error(`REST route ${route.path}: ${route.field} has no argument ${name}`);
     }
     const queryArgs = fieldDef.args.filter((a) => !pathParams.includes(a.name) && a.name !== route.body);
     const operationName = `Rest${fieldName[0]?.toUpperCase()}${fieldName.slice(1)}`;
@@ -82,7 +114,16 @@ export function compileRoutes(schema: GraphQLSchema, routes: RestRoute[] = REST_
     const argList = fieldDef.args.map((a) => `${a.name}: $${a.name}`).join(', ');
     const source = `${kind === 'Query' ? 'query' : 'mutation'} ${operationName}${varDefs ? `(${varDefs})` : ''} { ${fieldName}${argList ? `(${argList})` : ''} ${selection(fieldDef.type, 0)} }`;
     const pattern = new RegExp(`^${route.path.replace(/:(\w+)/g, '([^/]+)')}/?$`);
-    return { ...route, fieldName, fieldDef, pattern, pathParams, queryArgs, operationName, document: parse(source) };
+    return {
+      ...route,
+      fieldName,
+      fieldDef,
+      pattern,
+      pathParams,
+      queryArgs,
+      operationName,
+      document: parse(source),
+    };
   });
 }
 
@@ -102,7 +143,9 @@ export function matchRoute(routes: CompiledRoute[], method: string, pathname: st
     }
     let params: Record<string, string>;
     try {
-      params = Object.fromEntries(route.pathParams.map((name, i) => [name, decodeURIComponent(m[i + 1] ?? '')]));
+      params = Object.fromEntries(
+        route.pathParams.map((name, i) => [name, decodeURIComponent(m[i + 1] ?? '')]),
+      );
     } catch {
       continue; // malformed percent-encoding: treat as no match
     }

@@ -1,5 +1,5 @@
 import { ApiError, problemResponse, readJsonBody } from '@cpod/runtime';
-import { getNamedType, type GraphQLError } from 'graphql';
+import { type GraphQLError, getNamedType } from 'graphql';
 import type { Plugin, YogaServerInstance } from 'graphql-yoga';
 import type { GatewayContext } from '../context.js';
 import { fromGraphQLError } from '../errors.js';
@@ -17,11 +17,13 @@ function queryVariables(route: CompiledRoute, url: URL): Record<string, unknown>
     const arg = route.queryArgs.find((a) => a.name === argName);
     if (!arg) throw new ApiError('ERR_VALIDATION_FAILED', `unknown query parameter ${key}`, { field: key });
     const values = url.searchParams.getAll(key);
-    if (values.length > 1) throw new ApiError('ERR_VALIDATION_FAILED', `query parameter ${key} is repeated`, { field: key });
+    if (values.length > 1)
+      throw new ApiError('ERR_VALIDATION_FAILED', `query parameter ${key} is repeated`, { field: key });
     const value = values[0] ?? '';
     const type = getNamedType(arg.type).name;
     if (type === 'Int') {
-      if (!/^-?\d{1,10}$/.test(value)) throw new ApiError('ERR_VALIDATION_FAILED', `${key}: must be an integer`, { field: key });
+      if (!/^-?\d{1,10}$/.test(value))
+        throw new ApiError('ERR_VALIDATION_FAILED', `${key}: must be an integer`, { field: key });
       vars[argName] = Number(value);
     } else if (type === 'Boolean') {
       if (value !== 'true' && value !== 'false') {
@@ -35,7 +37,11 @@ function queryVariables(route: CompiledRoute, url: URL): Record<string, unknown>
   return vars;
 }
 
-async function bodyVariable(route: CompiledRoute, request: Request, maxBytes: number): Promise<Record<string, unknown>> {
+async function bodyVariable(
+  route: CompiledRoute,
+  request: Request,
+  maxBytes: number,
+): Promise<Record<string, unknown>> {
   if (!route.body) return {};
   const body = await readJsonBody(request, maxBytes);
   if (body === null || typeof body !== 'object' || Array.isArray(body)) {
@@ -50,7 +56,10 @@ async function bodyVariable(route: CompiledRoute, request: Request, maxBytes: nu
  * operation through yoga's own envelop instance, so the context, authorization, rate
  * limit and error masking plugins are exactly the ones GraphQL requests go through.
  */
-export function useRest(options: { restRoutes: CompiledRoute[]; maxBodyBytes: number }): Plugin<GatewayContext> {
+export function useRest(options: {
+  restRoutes: CompiledRoute[];
+  maxBodyBytes: number;
+}): Plugin<GatewayContext> {
   let yoga: YogaServerInstance<Record<string, unknown>, GatewayContext> | undefined;
   return {
     onYogaInit({ yoga: instance }) {
@@ -80,11 +89,15 @@ export function useRest(options: { restRoutes: CompiledRoute[]; maxBodyBytes: nu
           operationName: route.operationName,
         });
         if ('errors' in result && result.errors?.length) {
-          return endResponse(problemResponse(fromGraphQLError(result.errors[0] as GraphQLError), url.pathname));
+          return endResponse(
+            problemResponse(fromGraphQLError(result.errors[0] as GraphQLError), url.pathname),
+          );
         }
         const data = (result as { data?: Record<string, unknown> | null }).data?.[route.fieldName];
         if (data === null && route.nullIsNotFound) {
-          return endResponse(problemResponse(new ApiError('ERR_RESOURCE_NOT_FOUND', 'not found'), url.pathname));
+          return endResponse(
+            problemResponse(new ApiError('ERR_RESOURCE_NOT_FOUND', 'not found'), url.pathname),
+          );
         }
         if (route.status === 204) return endResponse(new Response(null, { status: 204 }));
         endResponse(Response.json(route.snakeCase ? snakeKeys(data) : data, { status: route.status ?? 200 }));

@@ -1,5 +1,5 @@
-import { ApiError } from '@cpod/runtime';
 import type { AuditRecord } from '@cpod/proto';
+import { ApiError } from '@cpod/runtime';
 import type { GatewayContext } from '../context.js';
 import { authz, builder } from './builder.js';
 
@@ -34,7 +34,10 @@ const AuditPageRef = builder.objectRef<AuditPage>('AuditPage').implement({
   fields: (t) => ({
     records: t.field({ type: [AuditRecordRef], resolve: (p) => p.records }),
     nextCursor: t.exposeString('nextCursor', { nullable: true }),
-    chainValid: t.exposeBoolean('chainValid', { nullable: true, description: 'Set when verifyChain was requested.' }),
+    chainValid: t.exposeBoolean('chainValid', {
+      nullable: true,
+      description: 'Set when verifyChain was requested.',
+    }),
     recordsChecked: t.exposeInt('recordsChecked', { nullable: true }),
     firstBrokenSeq: t.exposeInt('firstBrokenSeq', { nullable: true }),
     problem: t.exposeString('problem', { nullable: true }),
@@ -51,7 +54,9 @@ builder.queryField('audit', (t) =>
       if (!ctx.tenantId) throw new ApiError('ERR_AUTH_MISSING_TOKEN', 'authentication required');
       const first = args.first ?? 50;
       if (!Number.isInteger(first) || first < 1 || first > 500) {
-        throw new ApiError('ERR_VALIDATION_FAILED', 'first: must be an integer from 1 to 500', { field: 'first' });
+        throw new ApiError('ERR_VALIDATION_FAILED', 'first: must be an integer from 1 to 500', {
+          field: 'first',
+        });
       }
       const [page, verification] = await Promise.all([
         ctx.sidecar.queryAudit({ tenantId: ctx.tenantId, pageSize: first, pageToken: args.after ?? '' }),

@@ -17,7 +17,8 @@ builder.scalarType('DateTime', {
   description: 'An RFC 3339 date-time in UTC, e.g. 2026-12-03T10:15:30.000Z.',
   serialize: (value) => new Date(value).toISOString(),
   parseValue: (value) => {
-    if (typeof value !== 'string' || Number.isNaN(Date.parse(value))) throw new TypeError('DateTime must be an RFC 3339 string');
+    if (typeof value !== 'string' || Number.isNaN(Date.parse(value)))
+      throw new TypeError('DateTime must be an RFC 3339 string');
     return new Date(value).toISOString();
   },
 });

@@ -1,6 +1,11 @@
 import { ApiError } from '@cpod/runtime';
 import type { GatewayContext } from '../context.js';
-import { DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, type Person, type PersonPage } from '../people/person-repository.js';
+import {
+  DEFAULT_PAGE_SIZE,
+  MAX_PAGE_SIZE,
+  type Person,
+  type PersonPage,
+} from '../people/person-repository.js';
 import { authz, builder } from './builder.js';
 
 const PersonRef = builder.objectRef<Person>('Person').implement({

@@ -1,7 +1,9 @@
-import type { BucketResult, KeyValueStore, TokenBucket } from './ports.js';
 import { assertBucket, assertIncrement, type BucketState, refillAndTake, ttlToMs } from './kv-rules.js';
+import type { BucketResult, KeyValueStore, TokenBucket } from './ports.js';
 
-type Entry = { kind: 'value'; value: string; expiresAt: number } | { kind: 'bucket'; state: BucketState; expiresAt: number };
+type Entry =
+  | { kind: 'value'; value: string; expiresAt: number }
+  | { kind: 'bucket'; state: BucketState; expiresAt: number };
 
 /**
  * In-process key/value store with the semantics of the Redis adapter, for single-process runs and
@@ -51,7 +53,11 @@ export function createMemoryKeyValue(): KeyValueStore {
       }
       const next = base + by;
       // Like INCRBY, an existing key keeps its TTL; only a new key gets `ttlMs`.
-      entries.set(key, { kind: 'value', value: String(next), expiresAt: entry ? entry.expiresAt : expiry(now, ttlMs) });
+      entries.set(key, {
+        kind: 'value',
+        value: String(next),
+        expiresAt: entry ? entry.expiresAt : expiry(now, ttlMs),
+      });
       return next;
     },
     async takeTokens(key: string, bucket: TokenBucket, cost = 1): Promise<BucketResult> {

@@ -1,13 +1,13 @@
 import {
-  type Collection as MongoCollection,
+  type Filter,
   MongoClient,
+  type Collection as MongoCollection,
   MongoNetworkError,
   MongoNotConnectedError,
   MongoParseError,
   MongoServerError,
   MongoServerSelectionError,
   MongoTopologyClosedError,
-  type Filter,
 } from 'mongodb';
 import {
   assertDocId,

@@ -90,7 +90,8 @@ export async function openRedisKeyValue(options: RedisKeyValueOptions): Promise<
     try {
       return await operation();
     } catch (err) {
-      const isCommandError = err instanceof Error && err.name === 'ReplyError' && !OUTAGE_REPLY.test(err.message);
+      const isCommandError =
+        err instanceof Error && err.name === 'ReplyError' && !OUTAGE_REPLY.test(err.message);
       throw isCommandError ? err : storeUnavailable('Redis', url, err);
     }
   };
@@ -100,7 +101,9 @@ export async function openRedisKeyValue(options: RedisKeyValueOptions): Promise<
     get: (key) => guard(() => redis.get(prefix + key)),
     async set(key, value, setOptions) {
       const ttlMs = ttlToMs(setOptions?.ttlMs);
-      await guard(() => (ttlMs === undefined ? redis.set(prefix + key, value) : redis.set(prefix + key, value, 'PX', ttlMs)));
+      await guard(() =>
+        ttlMs === undefined ? redis.set(prefix + key, value) : redis.set(prefix + key, value, 'PX', ttlMs),
+      );
     },
     async delete(key) {
       return (await guard(() => redis.del(prefix + key))) > 0;
@@ -109,7 +112,9 @@ export async function openRedisKeyValue(options: RedisKeyValueOptions): Promise<
       assertIncrement(by);
       const ttlMs = ttlToMs(incrementOptions?.ttlMs);
       const value = await guard(() =>
-        ttlMs === undefined ? redis.incrby(prefix + key, by) : scripts.cpodIncrementWithTtl(prefix + key, by, ttlMs),
+        ttlMs === undefined
+          ? redis.incrby(prefix + key, by)
+          : scripts.cpodIncrementWithTtl(prefix + key, by, ttlMs),
       );
       return Number(value);
     },

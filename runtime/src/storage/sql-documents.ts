@@ -1,4 +1,3 @@
-import type { Collection, Doc, DocumentStore, FieldValue, ListOptions } from './ports.js';
 import {
   assertDocId,
   assertTenant,
@@ -8,6 +7,7 @@ import {
   toJson,
   whereEntries,
 } from './document-rules.js';
+import type { Collection, Doc, DocumentStore, FieldValue, ListOptions } from './ports.js';
 import { storeConflict } from './store-errors.js';
 
 /**
@@ -86,11 +86,10 @@ function sqlCollection(client: SqlClient, schema: string, name: string): Collect
       assertTenant(tenant);
       assertDocId(doc.id);
       try {
-        const rows = await run(`insert into ${table} (tenant_id, id, body) values ($1, $2, $3::jsonb) returning body`, [
-          tenant,
-          doc.id,
-          JSON.stringify(toJson(doc)),
-        ]);
+        const rows = await run(
+          `insert into ${table} (tenant_id, id, body) values ($1, $2, $3::jsonb) returning body`,
+          [tenant, doc.id, JSON.stringify(toJson(doc))],
+        );
         return rows[0]!.body as Doc;
       } catch (err) {
         if (sqlState(err) === UNIQUE_VIOLATION) throw storeConflict(name, doc.id);
@@ -113,7 +112,10 @@ function sqlCollection(client: SqlClient, schema: string, name: string): Collect
 
     async delete(tenant, id) {
       assertTenant(tenant);
-      const rows = await run(`delete from ${table} where tenant_id = $1 and id = $2 returning id`, [tenant, id]);
+      const rows = await run(`delete from ${table} where tenant_id = $1 and id = $2 returning id`, [
+        tenant,
+        id,
+      ]);
       return rows.length > 0;
     },
 
@@ -182,6 +184,7 @@ async function createTable(client: SqlClient, schema: string, tableName: string)
 }
 
 function sqlState(err: unknown): string | undefined {
-  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string') return err.code;
+  if (typeof err === 'object' && err !== null && 'code' in err && typeof err.code === 'string')
+    return err.code;
   return undefined;
 }

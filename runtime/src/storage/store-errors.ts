@@ -47,5 +47,8 @@ export function storeUnavailable(backend: string, url: string, err: unknown): Ap
 }
 
 export function storeConflict(collection: string, id: string): ApiError {
-  return new ApiError('ERR_STORE_CONFLICT', `a document with id ${JSON.stringify(id)} already exists in ${collection}`);
+  return new ApiError(
+    'ERR_STORE_CONFLICT',
+    `a document with id ${JSON.stringify(id)} already exists in ${collection}`,
+  );
 }

@@ -38,7 +38,9 @@ export interface ChainVerification {
 
 const seqId = (seq: number) => String(seq).padStart(20, '0');
 
-export function hashRecord(record: Pick<StoredAuditRecord, 'seq' | 'event' | 'previous_hash' | 'recorded_at'>): string {
+export function hashRecord(
+  record: Pick<StoredAuditRecord, 'seq' | 'event' | 'previous_hash' | 'recorded_at'>,
+): string {
   const { seq, event, previous_hash, recorded_at } = record;
   return createHash('sha256').update(canonicalJson({ seq, event, previous_hash, recorded_at })).digest('hex');
 }
@@ -63,9 +65,11 @@ export class AuditChain {
     const next = previous.catch(() => undefined).then(() => this.appendNow(event));
     this.queues.set(tenant, next);
     // Drop the queue entry once idle so the map does not grow with every tenant ever seen.
-    next.finally(() => {
-      if (this.queues.get(tenant) === next) this.queues.delete(tenant);
-    }).catch(() => undefined);
+    next
+      .finally(() => {
+        if (this.queues.get(tenant) === next) this.queues.delete(tenant);
+      })
+      .catch(() => undefined);
     return next;
   }
 
@@ -130,7 +134,13 @@ export class AuditChain {
                 ? 'record_hash does not match the record contents'
                 : '';
         if (problem) {
-          return { valid: false, recordsChecked: expectedSeq - 1, firstBrokenSeq: expectedSeq, problem, headHash: previousHash };
+          return {
+            valid: false,
+            recordsChecked: expectedSeq - 1,
+            firstBrokenSeq: expectedSeq,
+            problem,
+            headHash: previousHash,
+          };
         }
         previousHash = record.record_hash;
         expectedSeq++;
@@ -138,6 +148,12 @@ export class AuditChain {
       if (page.length < 500) break;
       after = page.at(-1)?.id;
     }
-    return { valid: true, recordsChecked: expectedSeq - 1, firstBrokenSeq: 0, problem: '', headHash: previousHash };
+    return {
+      valid: true,
+      recordsChecked: expectedSeq - 1,
+      firstBrokenSeq: 0,
+      problem: '',
+      headHash: previousHash,
+    };
   }
 }

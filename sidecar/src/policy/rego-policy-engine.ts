@@ -26,6 +26,12 @@ export class RegoPolicyEngine implements PolicyEngine {
 export function loadRegoPolicyDir(dir: string): RegoPolicyEngine {
   const files = regoFiles(dir).sort();
   if (files.length === 0) throw new Error(`no .rego files in policy directory ${dir}`);
-  const modules: RegoModule[] = files.map((file) => ({ path: relative(dir, file), source: readFileSync(file, 'utf8') }));
-  return new RegoPolicyEngine(compileModules(modules), modules.map((m) => m.path));
+  const modules: RegoModule[] = files.map((file) => ({
+    path: relative(dir, file),
+    source: readFileSync(file, 'utf8'),
+  }));
+  return new RegoPolicyEngine(
+    compileModules(modules),
+    modules.map((m) => m.path),
+  );
 }

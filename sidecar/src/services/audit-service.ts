@@ -1,19 +1,22 @@
-import { ApiError, type Logger } from '@cpod/runtime';
 import type { AuditEvent, AuditRecord, AuditServiceServer } from '@cpod/proto';
+import { ApiError, type Logger } from '@cpod/runtime';
 import type { AuditChain, AuditEventData, StoredAuditRecord } from '../audit/audit-chain.js';
 import { unary } from '../unary.js';
 
 const TENANT = /^[\w-]{1,64}$/;
 
 function requireTenant(tenantId: string): string {
-  if (!TENANT.test(tenantId)) throw new ApiError('ERR_VALIDATION_FAILED', 'tenant_id is required', { field: 'tenant_id' });
+  if (!TENANT.test(tenantId))
+    throw new ApiError('ERR_VALIDATION_FAILED', 'tenant_id is required', { field: 'tenant_id' });
   return tenantId;
 }
 
 function toEventData(event: AuditEvent | undefined): AuditEventData {
   if (!event) throw new ApiError('ERR_VALIDATION_FAILED', 'event is required', { field: 'event' });
-  if (!event.action) throw new ApiError('ERR_VALIDATION_FAILED', 'event.action is required', { field: 'event.action' });
-  if (!event.outcome) throw new ApiError('ERR_VALIDATION_FAILED', 'event.outcome is required', { field: 'event.outcome' });
+  if (!event.action)
+    throw new ApiError('ERR_VALIDATION_FAILED', 'event.action is required', { field: 'event.action' });
+  if (!event.outcome)
+    throw new ApiError('ERR_VALIDATION_FAILED', 'event.outcome is required', { field: 'event.outcome' });
   return {
     tenant_id: requireTenant(event.tenantId),
     actor: event.actor || 'anonymous',
@@ -59,7 +62,8 @@ export function auditService(deps: { chain: AuditChain; logger: Logger }): Audit
 
     queryAudit: unary(deps.logger, 'QueryAudit', async (request) => {
       const limit = request.pageSize || 50;
-      if (limit > 500) throw new ApiError('ERR_VALIDATION_FAILED', 'page_size must be at most 500', { field: 'page_size' });
+      if (limit > 500)
+        throw new ApiError('ERR_VALIDATION_FAILED', 'page_size must be at most 500', { field: 'page_size' });
       const page = await deps.chain.query(
         requireTenant(request.tenantId),
         { actor: request.actor, action: request.action, outcome: request.outcome },

@@ -1,5 +1,5 @@
-import { ApiError, type KeyValueStore, type Logger } from '@cpod/runtime';
 import type { AuthorizeResponse, AuthServiceServer, Principal, ValidateTokenResponse } from '@cpod/proto';
+import { ApiError, type KeyValueStore, type Logger } from '@cpod/runtime';
 import { revocationKey, type TokenValidator } from '../auth/token-validator.js';
 import type { PolicyEngine } from '../policy/policy-engine.js';
 import { unary } from '../unary.js';
@@ -48,7 +48,8 @@ export function authService(deps: {
         tokenId = String(result.claims.jti);
         expiresAt = result.claims.exp ?? 0;
       }
-      if (!tokenId || !expiresAt) throw new ApiError('ERR_VALIDATION_FAILED', 'token, or token_id with expires_at, is required');
+      if (!tokenId || !expiresAt)
+        throw new ApiError('ERR_VALIDATION_FAILED', 'token, or token_id with expires_at, is required');
       const ttlMs = Math.max(1000, (expiresAt + 60) * 1000 - Date.now());
       await deps.revocations.set(revocationKey(tokenId), '1', { ttlMs });
       deps.logger.info('token revoked', { jti: tokenId });

@@ -1,4 +1,3 @@
-import { ApiError, type Logger } from '@cpod/runtime';
 import type {
   DryRunResponse,
   EvaluateResponse,
@@ -6,6 +5,7 @@ import type {
   PolicyUpdate,
   WatchPolicyUpdatesRequest,
 } from '@cpod/proto';
+import { ApiError, type Logger } from '@cpod/runtime';
 import type { ServerWritableStream } from '@grpc/grpc-js';
 import { unimplemented } from '../grpc-errors.js';
 import type { PolicyEngine, PolicyResult } from '../policy/policy-engine.js';
@@ -16,7 +16,8 @@ const PATH = /^(data\.)?[A-Za-z_][\w]*([./][A-Za-z_][\w]*)*$/;
 
 /** Accepts `cpod/authz/allow`, `cpod.authz.allow` and `data.cpod.authz.allow`. */
 export function normalisePolicyPath(path: string): string {
-  if (!PATH.test(path)) throw new ApiError('ERR_VALIDATION_FAILED', `invalid policy path "${path}"`, { field: 'path' });
+  if (!PATH.test(path))
+    throw new ApiError('ERR_VALIDATION_FAILED', `invalid policy path "${path}"`, { field: 'path' });
   const dotted = path.replaceAll('/', '.');
   return dotted.startsWith('data.') ? dotted : `data.${dotted}`;
 }
@@ -42,9 +43,12 @@ export function policyService(deps: { policy: () => PolicyEngine; logger: Logger
 
     dryRun: unary(deps.logger, 'DryRun', async (request): Promise<DryRunResponse> => {
       const path = normalisePolicyPath(request.path);
-      if (request.modules.length === 0) throw new ApiError('ERR_VALIDATION_FAILED', 'modules must not be empty', { field: 'modules' });
+      if (request.modules.length === 0)
+        throw new ApiError('ERR_VALIDATION_FAILED', 'modules must not be empty', { field: 'modules' });
       try {
-        const compiled = compileModules(request.modules.map((m) => ({ path: m.path || 'module.rego', source: m.source })));
+        const compiled = compileModules(
+          request.modules.map((m) => ({ path: m.path || 'module.rego', source: m.source })),
+        );
         const result = compiled.evaluate(path, request.input ?? null);
         return { defined: result.defined, result: result.value, ...interpret(result), errors: [] };
       } catch (err) {
@@ -53,11 +57,20 @@ export function policyService(deps: { policy: () => PolicyEngine; logger: Logger
             defined: false,
             result: undefined,
             allowed: false,
-            errors: err.errors.map((e) => ({ code: 'rego_compile_error', message: e.message, location: e.location })),
+            errors: err.errors.map((e) => ({
+              code: 'rego_compile_error',
+              message: e.message,
+              location: e.location,
+            })),
           };
         }
         if (err instanceof RegoEvalError) {
-          return { defined: false, result: undefined, allowed: false, errors: [{ code: err.code, message: err.message, location: '' }] };
+          return {
+            defined: false,
+            result: undefined,
+            allowed: false,
+            errors: [{ code: err.code, message: err.message, location: '' }],
+          };
         }
         throw err;
       }
@@ -73,7 +86,8 @@ function evaluateSafely(run: () => PolicyResult): PolicyResult {
   try {
     return run();
   } catch (err) {
-    if (err instanceof RegoEvalError) throw new ApiError('ERR_POLICY_ERROR', `${err.code}: ${err.message}`, { expose: true });
+    if (err instanceof RegoEvalError)
+      throw new ApiError('ERR_POLICY_ERROR', `${err.code}: ${err.message}`, { expose: true });
     throw err;
   }
 }

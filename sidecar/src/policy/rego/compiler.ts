@@ -72,6 +72,9 @@ export class Compiler {
   private errors: RegoErrorDetail[] = [];
   private deps = new Map<RuleNode, Set<RuleNode>>();
   private curDeps: Set<RuleNode> | undefined;
+  /** `data` refs per rule node, resolved to rule nodes once every rule is placed. */
+  private refDeps = new Map<RuleNode, IT[][]>();
+  private curRefDeps: IT[][] | undefined;
 
   constructor(readonly builtins: BuiltinTable = BUILTINS) {}
 
@@ -107,7 +110,10 @@ export class Compiler {
     for (const m of modules) {
       const key = m.pkg.join('.');
       let s = rulesByPkg.get(key);
-      if (!s) rulesByPkg.set(key, (s = new Set()));
+      if (!s) {
+        s = new Set();
+        rulesByPkg.set(key, s);
+      }
       for (const r of m.rules) {
         const h = r.ref[0];
         if (h?.type === 'var') s.add(h.name);
@@ -118,7 +124,11 @@ export class Compiler {
       if (m.pkg[0] !== 'data') {
         // `package foo` means data.foo; the parser keeps the written form.
       }
-      const mod: ModCtx = { pkg: m.pkg, imports: new Map(), ruleNames: rulesByPkg.get(m.pkg.join('.')) ?? new Set() };
+      const mod: ModCtx = {
+        pkg: m.pkg,
+        imports: new Map(),
+        ruleNames: rulesByPkg.get(m.pkg.join('.')) ?? new Set(),
+      };
       for (const imp of m.imports) {
         const path = importPath(imp.path);
         if (!path) {
@@ -160,7 +170,10 @@ export class Compiler {
     for (const { rule, node } of pending) {
       if (rule.args !== undefined) {
         if (node.arity !== undefined && node.arity !== rule.args.length) {
-          this.err(`function ${node.name} has arity ${node.arity}, got ${rule.args.length} arguments`, rule.loc);
+          this.err(
+            `function ${node.name} has arity ${node.arity}, got ${rule.args.length} arguments`,
+            rule.loc,
+          );
         }
         node.arity ??= rule.args.length;
       }
@@ -184,7 +197,9 @@ export class Compiler {
       const valueRules = n.complete.length + n.partial.length;
       if (n.funcs.length > 0 && valueRules > 0) this.err(`conflicting rules ${n.name} found`, loc);
       if (n.complete.length > 0 && n.partial.length > 0) this.err(`conflicting rules ${n.name} found`, loc);
-      const kinds = new Set(n.partial.map((r) => (r.kind === 'contains' && r.keys.length === 0 ? 'set' : 'obj')));
+      const kinds = new Set(
+        n.partial.map((r) => (r.kind === 'contains' && r.keys.length === 0 ? 'set' : 'obj')),
+      );
       if (kinds.size > 1) this.err(`conflicting rules ${n.name} found`, loc);
       if (n.defaultRule && n.partial.length > 0) this.err(`conflicting rules ${n.name} found`, loc);
       if (n.defaultRule && n.defaultRule.args === undefined && n.funcs.length > 0) {
@@ -199,6 +214,11 @@ export class Compiler {
   }
 
   private checkRecursion(): void {
+    for (const [node, refs] of this.refDeps) {
+      this.curDeps = this.deps.get(node);
+      for (const ops of refs) this.depsOfDataRef(ops);
+    }
+    this.curDeps = undefined;
     const state = new Map<RuleNode, number>();
     const stack: RuleNode[] = [];
     const reported = new Set<RuleNode>();
@@ -212,7 +232,10 @@ export class Compiler {
             reported.add(d);
             const cycle = stack.slice(stack.indexOf(d)).map((x) => x.name);
             const loc = (d.complete[0] ?? d.partial[0] ?? d.funcs[0] ?? d.defaultRule)?.loc ?? '';
-            this.err(`rego_recursion_error: rule ${d.name} is recursive: ${[...cycle, d.name].join(' -> ')}`, loc);
+            this.err(
+              `rego_recursion_error: rule ${d.name} is recursive: ${[...cycle, d.name].join(' -> ')}`,
+              loc,
+            );
           }
         } else if (s === 0) visit(d);
       }
@@ -233,23 +256,28 @@ export class Compiler {
 
   /** Dependencies of a `data` reference on rule nodes, for recursion checks. */
   private depsOfDataRef(ops: IT[]): void {
-    if (this.curDeps === undefined) return;
-    let n = this.root;
-    for (const op of ops) {
+    const deps = this.curDeps;
+    if (deps === undefined) return;
+    const walk = (n: RuleNode, i: number): void => {
       if (n.complete.length + n.partial.length + n.funcs.length > 0 || n.defaultRule) {
-        this.curDeps.add(n);
+        deps.add(n);
         return;
       }
-      if (op.t === 'const' && typeof op.v === 'string') {
-        const c = n.children.get(op.v);
-        if (c === undefined) return;
-        n = c;
-      } else {
+      if (i === ops.length) {
         this.addDep(n);
         return;
       }
-    }
-    this.addDep(n);
+      const op = ops[i]!;
+      if (op.t === 'const') {
+        // Rule children are named by strings; any other key can only reach base data.
+        const c = typeof op.v === 'string' ? n.children.get(op.v) : undefined;
+        if (c) walk(c, i + 1);
+        return;
+      }
+      // A dynamic key may select any child; the rest of the ref narrows it down.
+      for (const c of n.children.values()) walk(c, i + 1);
+    };
+    walk(this.root, 0);
   }
 
   private compileRule(rule: RuleAST, mod: ModCtx, node: RuleNode, keyTerms: Term[]): void {
@@ -258,6 +286,9 @@ export class Compiler {
     const deps = this.deps.get(node) ?? new Set<RuleNode>();
     this.deps.set(node, deps);
     this.curDeps = deps;
+    const refDeps = this.refDeps.get(node) ?? [];
+    this.refDeps.set(node, refDeps);
+    this.curRefDeps = refDeps;
     let args: IT[] | undefined;
     if (rule.args) args = rule.args.map((a) => this.pattern(a, argScope, mod, false));
     const loc = locString(rule.loc);
@@ -281,6 +312,7 @@ export class Compiler {
       return { value: b.value, body: b.body };
     });
     this.curDeps = undefined;
+    this.curRefDeps = undefined;
     const crule: CRule = {
       loc,
       node,
@@ -358,14 +390,19 @@ export class Compiler {
     }
   }
 
-  private body(lits: Literal[], scope: Scope, mod: ModCtx): { body: IExpr[]; safe: Set<number> } {
+  private body(
+    lits: Literal[],
+    scope: Scope,
+    mod: ModCtx,
+    initialSafe?: Set<number>,
+  ): { body: IExpr[]; safe: Set<number> } {
     this.prepass(lits, scope);
     const exprs: IExpr[] = [];
     for (const lit of lits) {
       const e = this.literal(lit, scope, mod);
       if (e) exprs.push(e);
     }
-    return this.reorder(exprs, scope);
+    return this.reorder(exprs, scope, initialSafe);
   }
 
   /** Declares a var from this literal on (`:=`, `some`, function args); it shadows outer vars. */
@@ -373,6 +410,7 @@ export class Compiler {
     if (name === '_') return scope.frame.alloc(scope, '_', true);
     if (assign) {
       if (scope.assigned.has(name)) this.err(`rego_compile_error: var ${name} assigned above`, loc);
+      else if (scope.vars.has(name)) this.err(`rego_compile_error: var ${name} referenced above`, loc);
       scope.assigned.add(name);
     }
     if (scope.declared.has(name) && !assign) return scope.vars.get(name)!;
@@ -403,7 +441,10 @@ export class Compiler {
         const inner = new Scope(scope, scope.frame);
         const key = e.key ? this.pattern(e.key, inner, mod, false) : undefined;
         const value = this.pattern(e.value, inner, mod, false);
-        const { body } = this.body(e.body, inner, mod);
+        const bound = new Set<number>();
+        if (key) patternSlots(key, inner, bound);
+        patternSlots(value, inner, bound);
+        const { body } = this.body(e.body, inner, mod, bound);
         kind = { e: 'every', key, value, domain, body };
         break;
       }
@@ -437,26 +478,39 @@ export class Compiler {
         break;
       }
     }
-    const withs = lit.withs.map((w) => this.with(w.target, w.value, scope, mod, w.loc)).filter((w) => w !== undefined);
+    const withs = lit.withs
+      .map((w) => this.with(w.target, w.value, scope, mod, w.loc))
+      .filter((w) => w !== undefined);
     return { ...kind, negated: lit.negated, withs, loc };
   }
 
   private with(target: Term, value: Term, scope: Scope, mod: ModCtx, loc: Loc): IWith | undefined {
     const path = refNames(target);
     if (!path) {
-      this.err('rego_compile_error: with keyword target must reference existing input, data, or a function', loc);
+      this.err(
+        'rego_compile_error: with keyword target must reference existing input, data, or a function',
+        loc,
+      );
       return undefined;
     }
     const replacement = this.fnTargetOf(value, scope, mod);
     const ivalue: IT = replacement ? { t: 'const', v: null } : this.term(value, scope, mod);
     const [head, ...rest] = path;
-    if (head === 'input') return { kind: 'input', path: rest, key: '', node: undefined, value: ivalue, replacement };
+    if (head === 'input')
+      return { kind: 'input', path: rest, key: '', node: undefined, value: ivalue, replacement };
     let dataPath: string[] | undefined;
     if (head === 'data') dataPath = rest;
     else if (mod.imports.has(head!)) {
       const imp = mod.imports.get(head!)!;
       if (imp.root === 'input') {
-        return { kind: 'input', path: [...imp.path, ...rest], key: '', node: undefined, value: ivalue, replacement };
+        return {
+          kind: 'input',
+          path: [...imp.path, ...rest],
+          key: '',
+          node: undefined,
+          value: ivalue,
+          replacement,
+        };
       }
       dataPath = [...imp.path, ...rest];
     } else if (mod.ruleNames.has(head!) && !isDeclared(head!, scope)) dataPath = [...mod.pkg, ...path];
@@ -470,7 +524,10 @@ export class Compiler {
     const name = path.join('.');
     const b = this.builtins[name];
     if (b) return { kind: 'builtin', path, key: name, node: undefined, value: ivalue, replacement };
-    this.err(`rego_compile_error: with keyword target must reference existing input, data, or a function`, loc);
+    this.err(
+      `rego_compile_error: with keyword target must reference existing input, data, or a function`,
+      loc,
+    );
     return undefined;
   }
 
@@ -492,7 +549,8 @@ export class Compiler {
     let full: string[] | undefined;
     const head = path[0]!;
     if (head === 'data') full = path.slice(1);
-    else if (mod.imports.has(head) && mod.imports.get(head)!.root === 'data') full = [...mod.imports.get(head)!.path, ...path.slice(1)];
+    else if (mod.imports.has(head) && mod.imports.get(head)!.root === 'data')
+      full = [...mod.imports.get(head)!.path, ...path.slice(1)];
     else if (mod.ruleNames.has(head) && !isDeclared(head, scope)) full = [...mod.pkg, ...path];
     if (!full) return undefined;
     const node = this.nodeAt(full, false);
@@ -502,8 +560,12 @@ export class Compiler {
 
   // ---- safety ------------------------------------------------------------------------------
 
-  private reorder(exprs: IExpr[], scope: Scope): { body: IExpr[]; safe: Set<number> } {
-    const safe = new Set<number>();
+  private reorder(
+    exprs: IExpr[],
+    scope: Scope,
+    initialSafe?: Set<number>,
+  ): { body: IExpr[]; safe: Set<number> } {
+    const safe = new Set<number>(initialSafe);
     const out: IExpr[] = [];
     const remaining = [...exprs];
     while (remaining.length > 0) {
@@ -559,7 +621,9 @@ export class Compiler {
       case 'array':
         return foldArray(t.items.map((x) => this.pattern(x, scope, mod, assign)));
       case 'object':
-        return foldObject(t.entries.map(([k, v]) => [this.term(k, scope, mod), this.pattern(v, scope, mod, assign)]));
+        return foldObject(
+          t.entries.map(([k, v]) => [this.term(k, scope, mod), this.pattern(v, scope, mod, assign)]),
+        );
       default:
         return this.term(t, scope, mod);
     }
@@ -582,9 +646,13 @@ export class Compiler {
         return { t: 'const', v: t.value };
       case 'var': {
         if (t.name === '_') return { t: 'var', slot: scope.frame.alloc(scope, '_', true), name: '_' };
-        if (isDeclared(t.name, scope)) return { t: 'var', slot: this.resolveVar(t.name, scope), name: t.name };
+        if (isDeclared(t.name, scope))
+          return { t: 'var', slot: this.resolveVar(t.name, scope), name: t.name };
         const g = this.global(t.name, mod, locString(t.loc));
-        if (g) return g;
+        if (g) {
+          if (g.t === 'ref' && g.head.h === 'data') this.curRefDeps?.push(g.ops);
+          return g;
+        }
         return { t: 'var', slot: this.resolveVar(t.name, scope), name: t.name };
       }
       case 'ref': {
@@ -593,11 +661,17 @@ export class Compiler {
         let head: IT;
         if (t.head.type === 'var') {
           if (t.head.name === '_') return this.fail('invalid ref head _', t.loc);
-          head = this.term(t.head, scope, mod);
+          // Resolve a global head here so that only the full ref is recorded as a dependency.
+          const g = isDeclared(t.head.name, scope) ? undefined : this.global(t.head.name, mod, loc);
+          head = g ?? this.term(t.head, scope, mod);
         } else head = this.term(t.head, scope, mod);
-        if (head.t === 'ref' && (head.head.h === 'data' || head.head.h === 'input') && t.head.type === 'var') {
+        if (
+          head.t === 'ref' &&
+          (head.head.h === 'data' || head.head.h === 'input') &&
+          t.head.type === 'var'
+        ) {
           const all = [...head.ops, ...ops];
-          if (head.head.h === 'data') this.depsOfDataRef(all);
+          if (head.head.h === 'data') this.curRefDeps?.push(all);
           return { t: 'ref', head: head.head, ops: all, loc };
         }
         return { t: 'ref', head: { h: 'term', term: head }, ops, loc };
@@ -606,7 +680,8 @@ export class Compiler {
         return foldArray(t.items.map((x) => this.term(x, scope, mod)));
       case 'set': {
         const items = t.items.map((x) => this.term(x, scope, mod));
-        if (items.every((x) => x.t === 'const')) return { t: 'const', v: RSet.of(items.map((x) => (x as { v: Value }).v)) };
+        if (items.every((x) => x.t === 'const'))
+          return { t: 'const', v: RSet.of(items.map((x) => (x as { v: Value }).v)) };
         return { t: 'set', items };
       }
       case 'object':
@@ -664,11 +739,18 @@ export class Compiler {
     return undefined;
   }
 
-  private call(t: Term & { type: 'call' }, scope: Scope, mod: ModCtx, allowOut: boolean): { call: IT & { t: 'call' }; out?: IT } {
+  private call(
+    t: Term & { type: 'call' },
+    scope: Scope,
+    mod: ModCtx,
+    allowOut: boolean,
+  ): { call: IT & { t: 'call' }; out?: IT } {
     const loc = locString(t.loc);
     const path = refNames(t.fn);
     const args = t.args.map((a) => this.term(a, scope, mod));
-    const bad = { call: { t: 'call' as const, fn: { f: 'builtin' as const, name: '', def: BUILTINS.equal! }, args, loc } };
+    const bad = {
+      call: { t: 'call' as const, fn: { f: 'builtin' as const, name: '', def: BUILTINS.equal! }, args, loc },
+    };
     if (!path) {
       this.err('rego_type_error: invalid function reference', t.loc);
       return bad;
@@ -723,7 +805,8 @@ function isDeclared(name: string, scope: Scope | undefined): boolean {
 }
 
 function appearsInChain(scope: Scope | undefined, name: string): boolean {
-  for (let s = scope; s; s = s.parent) if (s.names.has(name) || s.declared.has(name) || s.vars.has(name)) return true;
+  for (let s = scope; s; s = s.parent)
+    if (s.names.has(name) || s.declared.has(name) || s.vars.has(name)) return true;
   return false;
 }
 

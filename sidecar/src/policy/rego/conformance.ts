@@ -93,7 +93,8 @@ function sameRows(want: Record<string, unknown>[], got: Record<string, unknown>[
 export function runCase(c: ConformanceCase, folder = '', file = ''): CaseResult {
   const base = { folder, file, note: c.note };
   const unknown = Object.keys(c).filter((k) => !KNOWN_KEYS.has(k));
-  if (unknown.length > 0) return { ...base, status: 'skipped', detail: `unsupported case fields: ${unknown.join(', ')}` };
+  if (unknown.length > 0)
+    return { ...base, status: 'skipped', detail: `unsupported case fields: ${unknown.join(', ')}` };
   const wantsError = c.want_error !== undefined || c.want_error_code !== undefined;
   let got: Record<string, unknown>[];
   try {
@@ -108,12 +109,25 @@ export function runCase(c: ConformanceCase, folder = '', file = ''): CaseResult 
   } catch (e) {
     const message = e instanceof Error ? e.message : String(e);
     if (!wantsError) return { ...base, status: 'failed', detail: `unexpected error: ${message}` };
-    const code = e instanceof RegoEvalError ? e.code : e instanceof RegoCompileError ? 'rego_compile_error' : 'internal_error';
+    const code =
+      e instanceof RegoEvalError
+        ? e.code
+        : e instanceof RegoCompileError
+          ? 'rego_compile_error'
+          : 'internal_error';
     if (c.want_error_code !== undefined && code !== c.want_error_code) {
-      return { ...base, status: 'failed', detail: `want error code ${c.want_error_code}, got ${code}: ${message}` };
+      return {
+        ...base,
+        status: 'failed',
+        detail: `want error code ${c.want_error_code}, got ${code}: ${message}`,
+      };
     }
     if (c.want_error !== undefined && !message.includes(c.want_error)) {
-      return { ...base, status: 'failed', detail: `want error containing ${show(c.want_error)}, got ${show(message)}` };
+      return {
+        ...base,
+        status: 'failed',
+        detail: `want error containing ${show(c.want_error)}, got ${show(message)}`,
+      };
     }
     if (!(e instanceof RegoEvalError || e instanceof RegoCompileError)) {
       return { ...base, status: 'failed', detail: `internal error: ${message}` };
@@ -129,7 +143,8 @@ export function runCase(c: ConformanceCase, folder = '', file = ''): CaseResult 
   }
   if (c.want_defined !== undefined) {
     const defined = got.length > 0;
-    if (defined !== c.want_defined) return { ...base, status: 'failed', detail: `want defined=${c.want_defined}, got ${show(got)}` };
+    if (defined !== c.want_defined)
+      return { ...base, status: 'failed', detail: `want defined=${c.want_defined}, got ${show(got)}` };
     if (c.want_result === undefined) return { ...base, status: 'passed' };
   }
   const want = c.want_result ?? [];
@@ -151,7 +166,9 @@ function yamlFiles(dir: string): string[] {
 
 /** Loads the cases of one YAML file; integers are read as bigint so big numbers stay exact. */
 export function loadCases(file: string): ConformanceCase[] {
-  const doc = YAML.parse(readFileSync(file, 'utf8'), { intAsBigInt: true }) as { cases?: ConformanceCase[] } | null;
+  const doc = YAML.parse(readFileSync(file, 'utf8'), { intAsBigInt: true }) as {
+    cases?: ConformanceCase[];
+  } | null;
   return (doc?.cases ?? []).map((c) => ({ ...c, note: String(c.note ?? '') }));
 }
 
@@ -165,7 +182,13 @@ export function runConformance(dir: string, filter?: (folder: string) => boolean
     try {
       cases = loadCases(file);
     } catch (e) {
-      results.push({ folder, file: rel, note: rel, status: 'failed', detail: `cannot parse YAML: ${(e as Error).message}` });
+      results.push({
+        folder,
+        file: rel,
+        note: rel,
+        status: 'failed',
+        detail: `cannot parse YAML: ${(e as Error).message}`,
+      });
       continue;
     }
     for (const c of cases) {
@@ -181,16 +204,23 @@ export function runConformance(dir: string, filter?: (folder: string) => boolean
   const byFolder = new Map<string, FolderSummary>();
   for (const r of results) {
     let s = byFolder.get(r.folder);
-    if (!s) byFolder.set(r.folder, (s = { folder: r.folder, passed: 0, failed: 0, skipped: 0 }));
+    if (!s) {
+      s = { folder: r.folder, passed: 0, failed: 0, skipped: 0 };
+      byFolder.set(r.folder, s);
+    }
     s[r.status]++;
   }
-  const folders = [...byFolder.values()].sort((a, b) => (a.folder < b.folder ? -1 : a.folder > b.folder ? 1 : 0));
+  const folders = [...byFolder.values()].sort((a, b) =>
+    a.folder < b.folder ? -1 : a.folder > b.folder ? 1 : 0,
+  );
   const count = (st: CaseStatus) => results.filter((r) => r.status === st).length;
   return { results, folders, passed: count('passed'), failed: count('failed'), skipped: count('skipped') };
 }
 
 export function formatSummary(report: ConformanceReport): string[] {
-  const lines = report.folders.map((f) => `${f.folder}: ${f.passed} passed, ${f.failed} failed, ${f.skipped} skipped`);
+  const lines = report.folders.map(
+    (f) => `${f.folder}: ${f.passed} passed, ${f.failed} failed, ${f.skipped} skipped`,
+  );
   lines.push(`${report.passed} passed, ${report.failed} failed, ${report.skipped} skipped`);
   return lines;
 }

@@ -95,7 +95,9 @@ export function setPath(v: Value | undefined, path: readonly string[], value: Va
 }
 
 function keyPath(keys: Value[]): string {
-  return keys.map((k) => (typeof k === 'string' && /^[A-Za-z_]\w*$/.test(k) ? `.${k}` : `[${toRegoString(k)}]`)).join('');
+  return keys
+    .map((k) => (typeof k === 'string' && /^[A-Za-z_]\w*$/.test(k) ? `.${k}` : `[${toRegoString(k)}]`))
+    .join('');
 }
 
 function conflict(message: string, loc: string): RegoEvalError {
@@ -197,7 +199,9 @@ export class Evaluator {
         const value = e.value;
         return this.evalTerm(e.domain, f, (d) =>
           this.iterate(d, (kk, vv) =>
-            key ? this.unifyTV(key, kk, f, () => this.unifyTV(value, vv, f, k)) : this.unifyTV(value, vv, f, k),
+            key
+              ? this.unifyTV(key, kk, f, () => this.unifyTV(value, vv, f, k))
+              : this.unifyTV(value, vv, f, k),
           ),
         );
       }
@@ -504,7 +508,9 @@ export class Evaluator {
         if (key === undefined) {
           const slot = op.slot;
           const j = i;
-          return this.iterate(cur, (kk, vv) => this.bind(slot, kk, f, () => this.walk(vv, ops, j + 1, f, kv, base)));
+          return this.iterate(cur, (kk, vv) =>
+            this.bind(slot, kk, f, () => this.walk(vv, ops, j + 1, f, kv, base)),
+          );
         }
       } else {
         const j = i;
@@ -515,7 +521,9 @@ export class Evaluator {
             return nv === undefined ? false : this.walk(nv, ops, j + 1, f, kv, base);
           });
         }
-        return this.iterate(src, (kk, vv) => this.unifyTV(op, kk, f, () => this.walk(vv, ops, j + 1, f, kv, base)));
+        return this.iterate(src, (kk, vv) =>
+          this.unifyTV(op, kk, f, () => this.walk(vv, ops, j + 1, f, kv, base)),
+        );
       }
       const nv = look(cur, key);
       if (nv === undefined) return false;
@@ -524,7 +532,14 @@ export class Evaluator {
     return kv(cur);
   }
 
-  private walkData(node: RuleNode | undefined, base: Value | undefined, ops: IT[], i: number, f: Frame, kv: KV): boolean {
+  private walkData(
+    node: RuleNode | undefined,
+    base: Value | undefined,
+    ops: IT[],
+    i: number,
+    f: Frame,
+    kv: KV,
+  ): boolean {
     let n = node;
     let b = base;
     for (;;) {
@@ -563,7 +578,8 @@ export class Evaluator {
         const sorted = [...keys].sort();
         for (const kk of sorted) if (this.unifyTV(op, kk, f, () => step(kk))) return true;
         if (tb instanceof RObject) {
-          for (const kk of tb.keys()) if (typeof kk !== 'string' && this.unifyTV(op, kk, f, () => step(kk))) return true;
+          for (const kk of tb.keys())
+            if (typeof kk !== 'string' && this.unifyTV(op, kk, f, () => step(kk))) return true;
         }
         return false;
       }
@@ -609,7 +625,8 @@ export class Evaluator {
   private computeNode(n: RuleNode): Value | undefined {
     if (n.partial.length > 0) {
       const first = n.partial[0]!;
-      const root: RObject | RSet = first.kind === 'contains' && first.keys.length === 0 ? new RSet() : new RObject();
+      const root: RObject | RSet =
+        first.kind === 'contains' && first.keys.length === 0 ? new RSet() : new RObject();
       for (const r of n.partial) {
         const f: Frame = new Array(r.nslots);
         this.body(r.body, 0, f, () =>
@@ -631,7 +648,10 @@ export class Evaluator {
         if (result === undefined) result = val;
         else if (!equal(result, val)) {
           // OPA's wording changed between releases; keep both so either can be matched.
-          throw conflict(`rule ${n.name} produced conflicting values: complete rules must not produce multiple outputs`, r.loc);
+          throw conflict(
+            `rule ${n.name} produced conflicting values: complete rules must not produce multiple outputs`,
+            r.loc,
+          );
         }
       });
     }
@@ -666,7 +686,10 @@ export class Evaluator {
     }
     if (prev !== undefined) {
       if (!equal(prev, val)) {
-        throw conflict(`rule ${r.node.name}${keyPath(keys)} produced conflicting values: object keys must be unique`, r.loc);
+        throw conflict(
+          `rule ${r.node.name}${keyPath(keys)} produced conflicting values: object keys must be unique`,
+          r.loc,
+        );
       }
       return;
     }
@@ -674,7 +697,12 @@ export class Evaluator {
   }
 
   /** Evaluates a rule's body (then its else branches) and reports each value it produces. */
-  private ruleValue(r: CRule, f: Frame, prefix: ((k: K) => boolean) | undefined, onValue: (v: Value) => void): void {
+  private ruleValue(
+    r: CRule,
+    f: Frame,
+    prefix: ((k: K) => boolean) | undefined,
+    onValue: (v: Value) => void,
+  ): void {
     const branches = r.elses.length === 0 ? [r] : [r, ...r.elses];
     for (const br of branches) {
       let found = false;
@@ -735,7 +763,9 @@ export class Evaluator {
         return this.invoke(t.fn, args, t.loc, kv);
       });
     }
-    return this.evalItems(t.args, 0, new Array(t.args.length), f, (args) => this.invoke(t.fn, args, t.loc, kv));
+    return this.evalItems(t.args, 0, new Array(t.args.length), f, (args) =>
+      this.invoke(t.fn, args, t.loc, kv),
+    );
   }
 
   private invoke(fn: FnTarget, args: Value[], loc: string, kv: KV): boolean {

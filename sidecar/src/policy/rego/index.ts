@@ -6,14 +6,14 @@
  * - integers outside ±(2^53 − 1) are returned as `bigint` so they stay exact.
  */
 import type { ModuleAST } from './ast.js';
-import { Compiler, type CompiledQuery } from './compiler.js';
+import { type CompiledQuery, Compiler } from './compiler.js';
 import { RegoCompileError, type RegoErrorDetail, RegoEvalError, RegoParseError } from './errors.js';
 import { Evaluator } from './evaluator.js';
 import { parseModule, parseQuery, parseTerm } from './parser.js';
 import { EMPTY_OBJECT, fromJS, RObject, toJS, type Value } from './value.js';
 
-export { RegoCompileError, RegoEvalError };
 export type { RegoErrorDetail };
+export { RegoCompileError, RegoEvalError };
 
 export interface RegoModule {
   /** File name used in error locations (`authz.rego:12:3`). */
@@ -51,7 +51,8 @@ export interface CompiledPolicy {
 
 function toDetail(e: unknown): RegoErrorDetail[] {
   if (e instanceof RegoCompileError) return e.errors;
-  if (e instanceof RegoParseError) return [{ message: `rego_parse_error: ${e.message}`, location: e.location }];
+  if (e instanceof RegoParseError)
+    return [{ message: `rego_parse_error: ${e.message}`, location: e.location }];
   throw e;
 }
 
@@ -107,8 +108,15 @@ class Policy implements CompiledPolicy {
     return out;
   }
 
-  evaluate(path: string, input: unknown, options: EvaluateOptions = {}): { defined: boolean; value?: unknown } {
-    const segs = path.replaceAll('/', '.').split('.').filter((s) => s !== '');
+  evaluate(
+    path: string,
+    input: unknown,
+    options: EvaluateOptions = {},
+  ): { defined: boolean; value?: unknown } {
+    const segs = path
+      .replaceAll('/', '.')
+      .split('.')
+      .filter((s) => s !== '');
     if (segs[0] === 'data') segs.shift();
     if (options.deadline !== undefined && Date.now() > options.deadline) {
       throw new RegoEvalError('eval_cancel_error', 'caller cancelled query execution');
@@ -149,7 +157,12 @@ export function parseRegoValue(text: string): unknown {
   try {
     const compiler = new Compiler();
     const t = compiler.compileGroundTerm(parseTerm(text, 'term'));
-    v = new Evaluator(compiler.root, { input: undefined, data: new RObject(), strict: true, deadline: undefined }).evalGround(t);
+    v = new Evaluator(compiler.root, {
+      input: undefined,
+      data: new RObject(),
+      strict: true,
+      deadline: undefined,
+    }).evalGround(t);
   } catch (e) {
     throw new RegoCompileError(toDetail(e));
   }

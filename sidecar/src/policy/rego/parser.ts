@@ -144,7 +144,8 @@ class Parser {
   /** A plain dotted/bracketed reference (package paths, import paths, rule heads). */
   private parseRefOnly(): Term {
     const t = this.tok;
-    if (t.kind !== 'ident' || KEYWORDS.has(t.text)) this.fail(`unexpected ${this.describe(t)} token: expected ref`);
+    if (t.kind !== 'ident' || KEYWORDS.has(t.text))
+      this.fail(`unexpected ${this.describe(t)} token: expected ref`);
     this.pos++;
     const head: Term = { type: 'var', name: t.text, loc: this.loc(t) };
     const path: Term[] = [];
@@ -390,7 +391,12 @@ class Parser {
       if (op === undefined || op.prec < minPrec) break;
       this.pos++;
       const rhs = this.parseInfix(op.prec + 1);
-      lhs = { type: 'call', fn: { type: 'var', name: op.fn, loc: this.loc(t) }, args: [lhs, rhs], loc: lhs.loc };
+      lhs = {
+        type: 'call',
+        fn: { type: 'var', name: op.fn, loc: this.loc(t) },
+        args: [lhs, rhs],
+        loc: lhs.loc,
+      };
     }
     return lhs;
   }
@@ -438,7 +444,8 @@ class Parser {
         }
         // `contains` is also a built-in: `contains(s, "x")` stays a call.
         const isCall = this.isPunct('(', this.peek()) && this.peek().adjacent;
-        if (KEYWORDS.has(t.text) && !(t.text === 'contains' && isCall)) this.fail(`unexpected ${t.text} keyword`);
+        if (KEYWORDS.has(t.text) && !(t.text === 'contains' && isCall))
+          this.fail(`unexpected ${t.text} keyword`);
         this.pos++;
         if (t.text === 'set' && this.isPunct('(') && this.tok.adjacent && this.isPunct(')', this.peek())) {
           this.pos += 2;
@@ -607,7 +614,8 @@ class Parser {
 
 function isCallable(t: Term): boolean {
   if (t.type === 'var') return true;
-  if (t.type === 'ref') return t.head.type === 'var' && t.path.every((p) => p.type === 'scalar' && typeof p.value === 'string');
+  if (t.type === 'ref')
+    return t.head.type === 'var' && t.path.every((p) => p.type === 'scalar' && typeof p.value === 'string');
   return false;
 }
 

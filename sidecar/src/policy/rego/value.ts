@@ -123,7 +123,8 @@ export class RObject {
 
   /** Entries sorted by key in OPA's order (OPA objects iterate sorted too). */
   sorted(): [Value, Value][] {
-    if (this.sortedCache === undefined) this.sortedCache = [...this.map.values()].sort((a, b) => compare(a[0], b[0]));
+    if (this.sortedCache === undefined)
+      this.sortedCache = [...this.map.values()].sort((a, b) => compare(a[0], b[0]));
     return this.sortedCache;
   }
 

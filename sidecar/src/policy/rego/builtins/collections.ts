@@ -111,7 +111,8 @@ export const collectionBuiltins: BuiltinTable = {
   'internal.member_2': def('internal.member_2', 2, (a) => member(a[0]!, a[1]!)),
   'internal.member_3': def('internal.member_3', 3, (a) => {
     const [k, v, c] = a as [Value, Value, Value];
-    if (Array.isArray(c)) return typeof k === 'number' && Number.isInteger(k) && k >= 0 && k < c.length && equal(c[k]!, v);
+    if (Array.isArray(c))
+      return typeof k === 'number' && Number.isInteger(k) && k >= 0 && k < c.length && equal(c[k]!, v);
     if (c instanceof RObject) {
       const x = c.get(k);
       return x !== undefined && equal(x, v);
@@ -168,7 +169,8 @@ export const collectionBuiltins: BuiltinTable = {
       for (const seg of key) {
         let next: Value | undefined;
         if (cur instanceof RObject) next = cur.get(seg);
-        else if (Array.isArray(cur)) next = typeof seg === 'number' && Number.isInteger(seg) ? cur[seg] : undefined;
+        else if (Array.isArray(cur))
+          next = typeof seg === 'number' && Number.isInteger(seg) ? cur[seg] : undefined;
         else if (cur instanceof RSet) next = cur.has(seg) ? seg : undefined;
         if (next === undefined) return dflt;
         cur = next;
@@ -218,7 +220,7 @@ export const collectionBuiltins: BuiltinTable = {
       const out: Value[] = [];
       const visit = (path: Value[], v: Value) => {
         out.push([path, v]);
-        if (Array.isArray(v)) v.forEach((x, i) => visit([...path, i], x));
+        if (Array.isArray(v)) for (let i = 0; i < v.length; i++) visit([...path, i], v[i]!);
         else if (v instanceof RObject) for (const [k, x] of v.sorted()) visit([...path, k], x);
         else if (v instanceof RSet) for (const x of v.sorted()) visit([...path, x], x);
       };

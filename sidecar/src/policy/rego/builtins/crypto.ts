@@ -5,7 +5,10 @@ import { parseJSONValue } from './encoding.js';
 import { type BuiltinTable, builtinErr, def, str } from './types.js';
 
 const digest = (alg: string) => (a: Value[]) => createHash(alg).update(str(a, 0), 'utf8').digest('hex');
-const hmac = (alg: string) => (a: Value[]) => createHmac(alg, Buffer.from(str(a, 1), 'utf8')).update(str(a, 0), 'utf8').digest('hex');
+const hmac = (alg: string) => (a: Value[]) =>
+  createHmac(alg, Buffer.from(str(a, 1), 'utf8'))
+    .update(str(a, 0), 'utf8')
+    .digest('hex');
 
 const B64URL_RAW = /^[A-Za-z0-9_-]*={0,2}$/;
 

@@ -13,7 +13,8 @@ function decodeB64(s: string, url: boolean, name: string): string {
   const stripped = s.replace(/=+$/, '');
   const padded = stripped.length % 4;
   const okPadding = url ? s.length % 4 === 0 || !s.includes('=') : s.length % 4 === 0;
-  if (!re.test(s) || padded === 1 || !okPadding) builtinErr(`illegal base64 data at input byte ${firstBad(s, re)}`);
+  if (!re.test(s) || padded === 1 || !okPadding)
+    builtinErr(`illegal base64 data at input byte ${firstBad(s, re)}`);
   void name;
   return Buffer.from(stripped, url ? 'base64url' : 'base64').toString('utf8');
 }
@@ -62,11 +63,19 @@ function queryEscape(s: string): string {
 }
 
 function queryUnescape(s: string): string {
-  if (/%(?![0-9A-Fa-f]{2})/.test(s)) builtinErr(`invalid URL escape ${JSON.stringify(s.slice(s.search(/%(?![0-9A-Fa-f]{2})/), s.search(/%(?![0-9A-Fa-f]{2})/) + 3))}`);
+  if (/%(?![0-9A-Fa-f]{2})/.test(s))
+    builtinErr(
+      `invalid URL escape ${JSON.stringify(s.slice(s.search(/%(?![0-9A-Fa-f]{2})/), s.search(/%(?![0-9A-Fa-f]{2})/) + 3))}`,
+    );
   try {
     return decodeURIComponent(s.replace(/\+/g, ' '));
   } catch {
-    return Buffer.from(s.replace(/\+/g, ' ').replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(Number.parseInt(h, 16))), 'latin1').toString('utf8');
+    return Buffer.from(
+      s
+        .replace(/\+/g, ' ')
+        .replace(/%([0-9A-Fa-f]{2})/g, (_m, h: string) => String.fromCharCode(Number.parseInt(h, 16))),
+      'latin1',
+    ).toString('utf8');
   }
 }
 
@@ -98,20 +107,28 @@ export const encodingBuiltins: BuiltinTable = {
     const raw = Buffer.from(str(a, 0), 'utf8').toString('base64url');
     return raw + '='.repeat((4 - (raw.length % 4)) % 4);
   }),
-  'base64url.encode_no_pad': def('base64url.encode_no_pad', 1, (a) => Buffer.from(str(a, 0), 'utf8').toString('base64url')),
+  'base64url.encode_no_pad': def('base64url.encode_no_pad', 1, (a) =>
+    Buffer.from(str(a, 0), 'utf8').toString('base64url'),
+  ),
   'base64url.decode': def('base64url.decode', 1, (a) => decodeB64(str(a, 0), true, 'base64url.decode')),
   'hex.encode': def('hex.encode', 1, (a) => Buffer.from(str(a, 0), 'utf8').toString('hex')),
   'hex.decode': def('hex.decode', 1, (a) => {
     const s = str(a, 0);
     const bad = s.search(/[^0-9a-fA-F]/);
-    if (bad >= 0) builtinErr(`encoding/hex: invalid byte: U+${s.charCodeAt(bad).toString(16).toUpperCase().padStart(4, '0')} ${JSON.stringify(s[bad]).replace(/"/g, "'")}`);
+    if (bad >= 0)
+      builtinErr(
+        `encoding/hex: invalid byte: U+${s.charCodeAt(bad).toString(16).toUpperCase().padStart(4, '0')} ${JSON.stringify(s[bad]).replace(/"/g, "'")}`,
+      );
     if (s.length % 2 !== 0) builtinErr('encoding/hex: odd length hex string');
     return Buffer.from(s, 'hex').toString('utf8');
   }),
   'json.marshal': def('json.marshal', 1, (a) => toJSON(a[0]!)),
   'json.marshal_with_options': def('json.marshal_with_options', 2, (a) => {
     const opts = obj(a, 1);
-    const pretty = opts.getStr('pretty') === true || opts.getStr('indent') !== undefined || opts.getStr('prefix') !== undefined;
+    const pretty =
+      opts.getStr('pretty') === true ||
+      opts.getStr('indent') !== undefined ||
+      opts.getStr('prefix') !== undefined;
     if (!pretty) return toJSON(a[0]!);
     const indent = opts.getStr('indent');
     const prefix = opts.getStr('prefix');
@@ -162,7 +179,8 @@ export const encodingBuiltins: BuiltinTable = {
     const parts: string[] = [];
     for (const [k, v] of o.sorted()) {
       if (typeof k !== 'string') typeErr(1, 'object[string: string|array|set]', o);
-      const vals = typeof v === 'string' ? [v] : Array.isArray(v) ? v : v instanceof RSet ? v.sorted() : undefined;
+      const vals =
+        typeof v === 'string' ? [v] : Array.isArray(v) ? v : v instanceof RSet ? v.sorted() : undefined;
       if (!vals) return typeErr(1, 'object[string: string|array|set]', o);
       for (const x of vals) {
         if (typeof x !== 'string') typeErr(1, 'object[string: string|array|set]', o);

@@ -6,8 +6,8 @@ import { numberBuiltins } from './numbers.js';
 import { patternBuiltins } from './patterns.js';
 import { stringBuiltins } from './strings.js';
 import { timeBuiltins } from './time.js';
-import type { BuiltinTable } from './types.js';
 import { typeBuiltins } from './type-checks.js';
+import type { BuiltinTable } from './types.js';
 
 /** Every built-in the engine knows; anything else is a compile error ("undefined function"). */
 export const BUILTINS: BuiltinTable = {

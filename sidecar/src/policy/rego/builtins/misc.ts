@@ -3,7 +3,8 @@ import { createHash, randomUUID } from 'node:crypto';
 import { normInt, RObject, type Value } from '../value.js';
 import { type BuiltinTable, builtinErr, def, str } from './types.js';
 
-const UUID = /^(?:urn:uuid:)?\{?([0-9a-fA-F]{8})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{12})\}?$/;
+const UUID =
+  /^(?:urn:uuid:)?\{?([0-9a-fA-F]{8})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{4})-?([0-9a-fA-F]{12})\}?$/;
 
 function parseUUID(s: string): RObject | undefined {
   const m = UUID.exec(s);
@@ -12,7 +13,13 @@ function parseUUID(s: string): RObject | undefined {
   const version = Number.parseInt(hex[12]!, 16);
   const variantBits = Number.parseInt(hex[16]!, 16);
   const variant =
-    (variantBits & 0x8) === 0 ? 'Reserved, NCS backward compatibility.' : (variantBits & 0xc) === 0x8 ? 'RFC4122' : (variantBits & 0xe) === 0xc ? 'Reserved, Microsoft Corporation backward compatibility.' : 'Reserved for future definition.';
+    (variantBits & 0x8) === 0
+      ? 'Reserved, NCS backward compatibility.'
+      : (variantBits & 0xc) === 0x8
+        ? 'RFC4122'
+        : (variantBits & 0xe) === 0xc
+          ? 'Reserved, Microsoft Corporation backward compatibility.'
+          : 'Reserved for future definition.';
   const o = new RObject();
   o.set('version', version);
   o.set('variant', variant);
@@ -26,16 +33,14 @@ function parseUUID(s: string): RObject | undefined {
     o.set('time', normInt(unixNs));
     const clock = Number.parseInt(hex.slice(16, 20), 16) & 0x3fff;
     o.set('clocksequence', clock);
-    o.set(
-      'nodeid',
-      hex
-        .slice(20)
-        .match(/../g)!
-        .join('-'),
-    );
+    o.set('nodeid', hex.slice(20).match(/../g)!.join('-'));
     if (version === 2) {
       o.set('id', Number(timeLow));
-      o.set('domain', ['Person', 'Group', 'Org'][Number.parseInt(hex.slice(18, 20), 16)] ?? `Domain${Number.parseInt(hex.slice(18, 20), 16)}`);
+      o.set(
+        'domain',
+        ['Person', 'Group', 'Org'][Number.parseInt(hex.slice(18, 20), 16)] ??
+          `Domain${Number.parseInt(hex.slice(18, 20), 16)}`,
+      );
     }
   }
   return o;
@@ -43,7 +48,8 @@ function parseUUID(s: string): RObject | undefined {
 
 // ---- semver (semver.org 2.0.0) ---------------------------------------------------------------
 
-const SEMVER = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
+const SEMVER =
+  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(?:-((?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)(?:\.(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*))*))?(?:\+([0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?$/;
 
 function cmpBig(a: string, b: string): number {
   const x = BigInt(a);
@@ -82,8 +88,25 @@ function semverCompare(a: string, b: string): number {
 
 // ---- units ----------------------------------------------------------------------------------
 
-const SI: Record<string, number> = { '': 1, m: 1e-3, k: 1e3, K: 1e3, M: 1e6, G: 1e9, T: 1e12, P: 1e15, E: 1e18 };
-const BIN: Record<string, number> = { ki: 2 ** 10, mi: 2 ** 20, gi: 2 ** 30, ti: 2 ** 40, pi: 2 ** 50, ei: 2 ** 60 };
+const SI: Record<string, number> = {
+  '': 1,
+  m: 1e-3,
+  k: 1e3,
+  K: 1e3,
+  M: 1e6,
+  G: 1e9,
+  T: 1e12,
+  P: 1e15,
+  E: 1e18,
+};
+const BIN: Record<string, number> = {
+  ki: 2 ** 10,
+  mi: 2 ** 20,
+  gi: 2 ** 30,
+  ti: 2 ** 40,
+  pi: 2 ** 50,
+  ei: 2 ** 60,
+};
 
 function parseAmount(s: string, bytes: boolean): Value {
   const what = bytes ? 'byte amount' : 'amount';
@@ -92,7 +115,8 @@ function parseAmount(s: string, bytes: boolean): Value {
   const m = /^([-+]?[0-9.]*(?:[eE][-+]?\d+)?)(.*)$/.exec(raw)!;
   const [, numText, unitRaw] = m as unknown as [string, string, string];
   if (numText === '' || numText === '+' || numText === '-') builtinErr(`no ${what} provided`);
-  if (!/^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/.test(numText)) builtinErr(`could not parse ${what} to a number`);
+  if (!/^[-+]?(?:\d+\.?\d*|\.\d+)(?:[eE][-+]?\d+)?$/.test(numText))
+    builtinErr(`could not parse ${what} to a number`);
   const unit = unitRaw;
   let mult: number | undefined;
   const lower = unit.toLowerCase();

@@ -15,7 +15,12 @@ export function isInt(n: Num): boolean {
 }
 
 /** Integers stay exact past 2^53 (OPA uses arbitrary precision); floats use float64. */
-function arith(a: Num, b: Num, fop: (x: number, y: number) => number, iop: (x: bigint, y: bigint) => bigint): Num {
+function arith(
+  a: Num,
+  b: Num,
+  fop: (x: number, y: number) => number,
+  iop: (x: bigint, y: bigint) => bigint,
+): Num {
   if (typeof a === 'number' && typeof b === 'number') {
     const r = fop(a, b);
     if (Number.isSafeInteger(r) || !Number.isInteger(a) || !Number.isInteger(b)) return r;
@@ -161,6 +166,7 @@ export const numberBuiltins: BuiltinTable = {
 function bigArg(args: Value[], i: number): bigint {
   const n = num(args, i);
   const b = intOf(n);
-  if (b === undefined) throw new BuiltinError(`operand ${i + 1} must be integer number but got floating-point number`, 'type');
+  if (b === undefined)
+    throw new BuiltinError(`operand ${i + 1} must be integer number but got floating-point number`, 'type');
   return b;
 }

@@ -172,7 +172,9 @@ export const patternBuiltins: BuiltinTable = {
     const s = str(a, 0);
     const re = compileRegex(str(a, 1), true);
     // Go's $1 / ${name} expansion maps onto JS replacement patterns.
-    const repl = str(a, 2).replace(/\$\{(\w+)\}/g, (_m, n: string) => (/^\d+$/.test(n) ? `$${n}` : `$<${n}>`));
+    const repl = str(a, 2).replace(/\$\{(\w+)\}/g, (_m, n: string) =>
+      /^\d+$/.test(n) ? `$${n}` : `$<${n}>`,
+    );
     return s.replace(re, repl);
   }),
   'regex.template_match': def('regex.template_match', 4, (a) => {
@@ -190,7 +192,7 @@ export const patternBuiltins: BuiltinTable = {
       }
       const c = tpl.indexOf(close, o + open.length);
       if (c < 0) builtinErr('unbalanced delimiters');
-      src += escapeRe(tpl.slice(i, o)) + `(?:${tpl.slice(o + open.length, c)})`;
+      src += `${escapeRe(tpl.slice(i, o))}(?:${tpl.slice(o + open.length, c)})`;
       i = c + close.length;
     }
     return new RegExp(`^${src}$`).test(s);

@@ -18,7 +18,8 @@ function trimSet(s: string, cut: string, left: boolean, right: boolean): string 
 }
 
 // Go's unicode.IsSpace.
-const SPACE = /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
+const SPACE =
+  /^[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+|[\t\n\v\f\r \u0085\u00a0\u1680\u2000-\u200a\u2028\u2029\u202f\u205f\u3000]+$/g;
 
 function indexOfRunes(s: string, sub: string, from = 0): number {
   const idx = s.indexOf(sub, from);
@@ -60,13 +61,17 @@ export function goFloat(n: number): string {
 }
 
 /** `big`: beyond int64, where OPA passes a *big.Int, which formats its digits even under %s. */
-type FmtArg = { kind: 'int'; v: bigint; big: boolean } | { kind: 'float'; v: number } | { kind: 'str'; v: string };
+type FmtArg =
+  | { kind: 'int'; v: bigint; big: boolean }
+  | { kind: 'float'; v: number }
+  | { kind: 'str'; v: string };
 
 function toFmtArg(v: Value): FmtArg {
   if (typeof v === 'string') return { kind: 'str', v };
   if (isNumber(v)) {
     const i = intOf(v);
-    if (i !== undefined) return { kind: 'int', v: i, big: i > 9223372036854775807n || i < -9223372036854775808n };
+    if (i !== undefined)
+      return { kind: 'int', v: i, big: i > 9223372036854775807n || i < -9223372036854775808n };
     return { kind: 'float', v: Number(v) };
   }
   return { kind: 'str', v: toRegoString(v) };
@@ -153,7 +158,12 @@ export function goSprintf(format: string, values: Value[]): string {
         s = a.kind === 'int' ? signed(a.v.toString(), a.v < 0n) : bad('d', a);
         break;
       case 'q':
-        s = a.kind === 'str' ? goQuote(a.v) : a.kind === 'int' ? `'${String.fromCodePoint(Number(a.v))}'` : bad('q', a);
+        s =
+          a.kind === 'str'
+            ? goQuote(a.v)
+            : a.kind === 'int'
+              ? `'${String.fromCodePoint(Number(a.v))}'`
+              : bad('q', a);
         break;
       case 'f':
       case 'F':
@@ -171,11 +181,15 @@ export function goSprintf(format: string, values: Value[]): string {
         break;
       case 'g':
       case 'G':
-        s = a.kind === 'float' ? signed(prec !== undefined ? String(Number(a.v.toPrecision(prec || 1))) : goFloat(a.v), a.v < 0) : bad(verb, a);
+        s =
+          a.kind === 'float'
+            ? signed(prec !== undefined ? String(Number(a.v.toPrecision(prec || 1))) : goFloat(a.v), a.v < 0)
+            : bad(verb, a);
         break;
       case 'x':
       case 'X': {
-        if (a.kind === 'int') s = (a.v < 0n ? '-' : '') + (sharp ? '0x' : '') + (a.v < 0n ? -a.v : a.v).toString(16);
+        if (a.kind === 'int')
+          s = (a.v < 0n ? '-' : '') + (sharp ? '0x' : '') + (a.v < 0n ? -a.v : a.v).toString(16);
         else if (a.kind === 'str') s = Buffer.from(a.v, 'utf8').toString('hex');
         else s = bad(verb, a);
         if (verb === 'X') s = s.toUpperCase();
@@ -340,8 +354,10 @@ export const stringBuiltins: BuiltinTable = {
     const s = str(a, 1);
     const pairs: [string, string][] = [];
     for (const [k, v] of o.sorted()) {
-      if (typeof k !== 'string') throw new BuiltinError('operand 1 non-string key found in pattern object', 'type');
-      if (typeof v !== 'string') throw new BuiltinError('operand 1 non-string value found in pattern object', 'type');
+      if (typeof k !== 'string')
+        throw new BuiltinError('operand 1 non-string key found in pattern object', 'type');
+      if (typeof v !== 'string')
+        throw new BuiltinError('operand 1 non-string value found in pattern object', 'type');
       pairs.push([k, v]);
     }
     return replaceN(pairs, s);
@@ -380,5 +396,3 @@ export const stringBuiltins: BuiltinTable = {
     });
   }),
 };
-
-

@@ -19,12 +19,16 @@ function utcMs(y: number, mo: number, d: number, h: number, mi: number, s: numbe
 
 export function parseRFC3339(s: string): bigint {
   const m = RFC3339.exec(s);
-  if (!m) builtinErr(`parsing time ${JSON.stringify(s)} as ${JSON.stringify('2006-01-02T15:04:05Z07:00')}: cannot parse ${JSON.stringify(s)} as ${JSON.stringify('2006')}`);
+  if (!m)
+    builtinErr(
+      `parsing time ${JSON.stringify(s)} as ${JSON.stringify('2006-01-02T15:04:05Z07:00')}: cannot parse ${JSON.stringify(s)} as ${JSON.stringify('2006')}`,
+    );
   const [, y, mo, d, h, mi, se, frac, zone] = m;
   const nums = [y, mo, d, h, mi, se].map(Number) as [number, number, number, number, number, number];
   if (nums[1] < 1 || nums[1] > 12) builtinErr(`parsing time ${JSON.stringify(s)}: month out of range`);
   if (nums[2] < 1 || nums[2] > 31) builtinErr(`parsing time ${JSON.stringify(s)}: day out of range`);
-  if (nums[3] > 23 || nums[4] > 59 || nums[5] > 59) builtinErr(`parsing time ${JSON.stringify(s)}: hour out of range`);
+  if (nums[3] > 23 || nums[4] > 59 || nums[5] > 59)
+    builtinErr(`parsing time ${JSON.stringify(s)}: hour out of range`);
   let ns = BigInt(utcMs(...nums)) * NS_PER_MS;
   if (frac) ns += BigInt(frac.slice(1, 10).padEnd(9, '0'));
   if (zone && zone !== 'Z' && zone !== 'z') {
@@ -62,7 +66,8 @@ function parseDuration(s: string): number | bigint {
     const m = re.exec(s);
     if (!m || m[1] === '' || m[1] === '.') builtinErr(`time: invalid duration ${JSON.stringify(orig)}`);
     const unit = DURATION_UNITS[m[2]!];
-    if (unit === undefined) builtinErr(`time: unknown unit ${JSON.stringify(m[2])} in duration ${JSON.stringify(orig)}`);
+    if (unit === undefined)
+      builtinErr(`time: unknown unit ${JSON.stringify(m[2])} in duration ${JSON.stringify(orig)}`);
     total += Number(m[1]) * unit;
     s = s.slice(m[0].length);
   }

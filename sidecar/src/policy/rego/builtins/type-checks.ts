@@ -29,7 +29,8 @@ export const typeBuiltins: BuiltinTable = {
     if (isNumber(v)) return v;
     if (typeof v === 'string') {
       // Go's ParseFloat accepts these, OPA then rejects them as not a JSON number.
-      if (/^[+-]?(inf|infinity|nan)$/i.test(v)) throw new BuiltinError(`operand 1 must be a finite number but got ${v}`, 'type');
+      if (/^[+-]?(inf|infinity|nan)$/i.test(v))
+        throw new BuiltinError(`operand 1 must be a finite number but got ${v}`, 'type');
       return parseNumberText(v);
     }
     return typeErr(1, 'one of {null, boolean, number, string}', v);
@@ -47,7 +48,9 @@ export const typeBuiltins: BuiltinTable = {
     return typeErr(1, 'one of {array, set}', v);
   }),
   cast_string: def('cast_string', 1, (a) => (typeof a[0] === 'string' ? a[0] : typeErr(1, 'string', a[0]!))),
-  cast_boolean: def('cast_boolean', 1, (a) => (typeof a[0] === 'boolean' ? a[0] : typeErr(1, 'boolean', a[0]!))),
+  cast_boolean: def('cast_boolean', 1, (a) =>
+    typeof a[0] === 'boolean' ? a[0] : typeErr(1, 'boolean', a[0]!),
+  ),
   cast_null: def('cast_null', 1, (a) => (a[0] === null ? null : typeErr(1, 'null', a[0]!))),
   cast_object: def('cast_object', 1, (a) => (a[0] instanceof RObject ? a[0] : typeErr(1, 'object', a[0]!))),
   toset: def('toset', 1, (a) => {

@@ -44,7 +44,8 @@ export function num(args: Value[], i: number): number | bigint {
 export function int(args: Value[], i: number): number {
   const v = num(args, i);
   if (typeof v === 'bigint') return Number(v);
-  if (!Number.isInteger(v)) throw new BuiltinError(`operand ${i + 1} must be integer number but got floating-point number`, 'type');
+  if (!Number.isInteger(v))
+    throw new BuiltinError(`operand ${i + 1} must be integer number but got floating-point number`, 'type');
   return v;
 }
 
