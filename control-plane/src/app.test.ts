@@ -89,12 +89,13 @@ describe('admin API', () => {
   });
 
   it('rejects bad registrations naming the field', async () => {
-    for (const [body, field] of [
+    const cases: [Record<string, unknown>, string | undefined][] = [
       [{ scopes: ['not a scope'] }, 'scopes.0'],
       [{ tenant_id: '' }, 'tenant_id'],
       [{ extra: 1 }, undefined],
       [{ grant_types: ['password'] }, 'grant_types.0'],
-    ] as const) {
+    ];
+    for (const [body, field] of cases) {
       const res = await admin('/v1/oauth/apps', {
         method: 'POST',
         body: JSON.stringify({ name: 'x', tenant_id: 'acme', scopes: ['people:read'], ...body }),

@@ -47,7 +47,8 @@ function fieldFromMessage(message: string): string | undefined {
   const at = /at "(?:\w+\.)?([\w.[\]]+)"/.exec(message)?.[1];
   if (at) return at;
   return (
-    /Field "(\w+)" (?:is not defined|of required type)/.exec(message)?.[1] ?? /field "\w+\.(\w+)"/i.exec(message)?.[1]
+    /Field "(\w+)" (?:is not defined|of required type)/.exec(message)?.[1] ??
+    /field "\w+\.(\w+)"/i.exec(message)?.[1]
   );
 }
 

@@ -1,4 +1,5 @@
-import { compare, equal, isNumber, keyOf, RObject, RSet, type Value } from '../value.js';
+import { BuiltinError } from '../errors.js';
+import { compare, equal, isNumber, keyOf, RObject, RSet, toJSON, typeName, type Value } from '../value.js';
 import { add, mul } from './numbers.js';
 import { arr, type BuiltinTable, builtinErr, collection, def, int, obj, set, typeErr } from './types.js';
 
@@ -101,7 +102,144 @@ function isSubset(sup: Value, sub: Value): boolean {
   return equal(sup, sub);
 }
 
+/** Paths of json.remove / json.filter as a trie: `"a/b"` or `["a", "b"]`; `null` marks a path end. */
+type PathTrie = Map<string, PathTrie | null>;
+
+function pathTrie(args: Value[], i: number): PathTrie {
+  const v = args[i]!;
+  if (!Array.isArray(v) && !(v instanceof RSet)) typeErr(i + 1, 'one of {set, array}', v);
+  const trie: PathTrie = new Map();
+  for (const p of Array.isArray(v) ? v : v.sorted()) {
+    let segs: string[];
+    if (typeof p === 'string') segs = p.replace(/^\//, '').split('/');
+    else if (Array.isArray(p)) segs = p.map((x) => (typeof x === 'string' ? x : toJSON(x)));
+    else {
+      throw new BuiltinError(
+        `operand ${i + 1} must be one of {set, array} containing string paths or array of path segments but got ${typeName(p)}`,
+        'type',
+      );
+    }
+    let node = trie;
+    for (let j = 0; j < segs.length; j++) {
+      const seg = segs[j]!;
+      const last = j === segs.length - 1;
+      const cur = node.get(seg);
+      if (last || cur === null) {
+        node.set(seg, null);
+        break;
+      }
+      let next = cur;
+      if (next === undefined) {
+        next = new Map();
+        node.set(seg, next);
+      }
+      node = next;
+    }
+  }
+  return trie;
+}
+
+function segOf(k: Value): string {
+  return typeof k === 'string' ? k : toJSON(k);
+}
+
+function removePaths(v: Value, trie: PathTrie): Value {
+  if (v instanceof RObject) {
+    const out = new RObject();
+    for (const [k, x] of v.sorted()) {
+      const t = trie.get(segOf(k));
+      if (t === null) continue;
+      out.set(k, t === undefined ? x : removePaths(x, t));
+    }
+    return out;
+  }
+  if (Array.isArray(v)) {
+    const out: Value[] = [];
+    v.forEach((x, idx) => {
+      const t = trie.get(String(idx));
+      if (t === null) return;
+      out.push(t === undefined ? x : removePaths(x, t));
+    });
+    return out;
+  }
+  return v;
+}
+
+function filterPaths(v: Value, trie: PathTrie): Value {
+  if (v instanceof RObject) {
+    const out = new RObject();
+    for (const [k, x] of v.sorted()) {
+      const t = trie.get(segOf(k));
+      if (t === undefined) continue;
+      out.set(k, t === null ? x : filterPaths(x, t));
+    }
+    return out;
+  }
+  if (Array.isArray(v)) {
+    const out: Value[] = [];
+    v.forEach((x, idx) => {
+      const t = trie.get(String(idx));
+      if (t === undefined) return;
+      out.push(t === null ? x : filterPaths(x, t));
+    });
+    return out;
+  }
+  if (v instanceof RSet) {
+    const out = new RSet();
+    for (const x of v.sorted()) {
+      const t = trie.get(segOf(x));
+      if (t !== undefined) out.add(x);
+    }
+    return out;
+  }
+  return v;
+}
+
+function neighbours(graph: RObject, node: Value): Value[] | undefined {
+  const e = graph.get(node);
+  if (e === undefined) return undefined;
+  if (e === null) return [];
+  if (Array.isArray(e)) return e;
+  if (e instanceof RSet) return e.sorted();
+  return [];
+}
+
+function reachable(graph: RObject, initial: Value[]): RSet {
+  const reached = new RSet();
+  const queue = [...initial];
+  while (queue.length > 0) {
+    const n = queue.shift()!;
+    if (reached.has(n)) continue;
+    const edges = neighbours(graph, n);
+    if (edges === undefined) continue;
+    reached.add(n);
+    queue.push(...edges);
+  }
+  return reached;
+}
+
+function reachablePaths(graph: RObject, initial: Value[]): RSet {
+  const out = new RSet();
+  const walk = (n: Value, path: Value[]) => {
+    const edges = neighbours(graph, n);
+    if (edges === undefined) {
+      if (path.length > 0) out.add(path);
+      return;
+    }
+    const next = [...path, n];
+    const open = edges.filter((e) => !next.some((p) => equal(p, e)));
+    if (open.length === 0) out.add(next);
+    for (const e of open) walk(e, next);
+  };
+  for (const n of initial) walk(n, []);
+  return out;
+}
+
 export const collectionBuiltins: BuiltinTable = {
+  'graph.reachable': def('graph.reachable', 2, (a) => reachable(obj(a, 0), collection(a, 1))),
+  'graph.reachable_paths': def('graph.reachable_paths', 2, (a) => reachablePaths(obj(a, 0), collection(a, 1))),
+  'json.remove': def('json.remove', 2, (a) => removePaths(obj(a, 0), pathTrie(a, 1))),
+  'json.filter': def('json.filter', 2, (a) => filterPaths(obj(a, 0), pathTrie(a, 1))),
   equal: def('equal', 2, (a) => equal(a[0]!, a[1]!)),
   neq: def('neq', 2, (a) => !equal(a[0]!, a[1]!)),
   lt: def('lt', 2, (a) => compare(a[0]!, a[1]!) < 0),
