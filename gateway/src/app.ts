@@ -8,6 +8,7 @@ import { PersonRepository } from './people/person-repository.js';
 import { requestChain } from './plugins/index.js';
 import { buildOpenApi } from './rest/openapi.js';
 import { compileRoutes, matchRoute } from './rest/rest-routes.js';
+import { useRest } from './rest/use-rest.js';
 import { schema } from './schema/index.js';
 
 export const GRAPHQL_ENDPOINT = '/graphql';
@@ -20,6 +21,12 @@ export interface GatewayDeps {
   maxBodyBytes: number;
   /** Readiness of the other processes; /readyz is 200 only when all are ready. */
   readiness: () => Promise<Record<string, boolean>>;
+  /**
+   * Benchmark baseline only (bench/bare-gateway.mjs): serve the same yoga server and REST
+   * routes with the sidecar chain switched off, every request in this tenant. There is no
+   * environment variable for it: it can only be set in code.
+   */
+  benchmarkWithoutChain?: { tenant: string };
 }
 
 export interface Gateway {
@@ -47,8 +54,15 @@ export function createGateway(deps: GatewayDeps): Gateway {
       healthCheckEndpoint: '/yoga-health',
       logging: false,
       maskedErrors: { maskError },
-      context: ({ request }) => ({ request, people, sidecar: deps.sidecar }),
-      plugins: requestChain({ ...deps, graphqlEndpoint: GRAPHQL_ENDPOINT, console: isConsole, restRoutes }),
+      context: ({ request }) => ({
+        request,
+        people,
+        sidecar: deps.sidecar,
+        tenantId: deps.benchmarkWithoutChain?.tenant,
+      }),
+      plugins: deps.benchmarkWithoutChain
+        ? [useRest({ restRoutes, maxBodyBytes: deps.maxBodyBytes })]
+        : requestChain({ ...deps, graphqlEndpoint: GRAPHQL_ENDPOINT, console: isConsole, restRoutes }),
     });
   const publicYoga = makeYoga(false);
   const consoleYoga = makeYoga(true);

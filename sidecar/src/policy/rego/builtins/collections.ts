@@ -237,7 +237,9 @@ function reachablePaths(graph: RObject, initial: Value[]): RSet {
 
 export const collectionBuiltins: BuiltinTable = {
   'graph.reachable': def('graph.reachable', 2, (a) => reachable(obj(a, 0), collection(a, 1))),
-  'graph.reachable_paths': def('graph.reachable_paths', 2, (a) => reachablePaths(obj(a, 0), collection(a, 1))),
+  'graph.reachable_paths': def('graph.reachable_paths', 2, (a) =>
+    reachablePaths(obj(a, 0), collection(a, 1)),
+  ),
   'json.remove': def('json.remove', 2, (a) => removePaths(obj(a, 0), pathTrie(a, 1))),
   'json.filter': def('json.filter', 2, (a) => filterPaths(obj(a, 0), pathTrie(a, 1))),
   equal: def('equal', 2, (a) => equal(a[0]!, a[1]!)),

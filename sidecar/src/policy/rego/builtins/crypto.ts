@@ -22,7 +22,7 @@ function b64urlBytes(s: string, what: string): Buffer {
   return Buffer.from(stripped, 'base64url');
 }
 
-function decodeJWT(token: string): [Value, Value, Value] {
+export function decodeJWT(token: string): [Value, Value, Value] {
   const parts = token.split('.');
   if (parts.length === 1) builtinErr('encoded JWT had no period separators');
   if (parts.length === 5) builtinErr('JWT is a JWE object, which is not supported');
@@ -40,9 +40,11 @@ function decodeJWT(token: string): [Value, Value, Value] {
   const payloadText = b64urlBytes(p, 'payload').toString('utf8');
   const cty = header.getStr('cty');
   if (typeof cty === 'string' && cty.toUpperCase() === 'JWT') {
+    const raw = payloadText.trim();
+    if (!raw.startsWith('"')) return decodeJWT(raw);
     let inner: Value;
     try {
-      inner = parseJSONValue(payloadText);
+      inner = parseJSONValue(raw);
     } catch {
       return builtinErr('type is JWT but payload is not JSON');
     }

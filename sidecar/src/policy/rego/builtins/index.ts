@@ -1,6 +1,7 @@
 import { collectionBuiltins } from './collections.js';
 import { cryptoBuiltins } from './crypto.js';
 import { encodingBuiltins } from './encoding.js';
+import { jwtBuiltins } from './jwt.js';
 import { miscBuiltins } from './misc.js';
 import { numberBuiltins } from './numbers.js';
 import { patternBuiltins } from './patterns.js';
@@ -19,5 +20,6 @@ export const BUILTINS: BuiltinTable = {
   ...encodingBuiltins,
   ...cryptoBuiltins,
   ...timeBuiltins,
+  ...jwtBuiltins,
   ...miscBuiltins,
 };
