@@ -54,6 +54,8 @@ export function hashRecord(
 export class AuditChain {
   private readonly records: Collection<StoredAuditRecord>;
   private readonly queues = new Map<string, Promise<unknown>>();
+  /** Last head this process wrote per tenant; saves a read per append. Dropped on any conflict. */
+  private readonly heads = new Map<string, { seq: number; hash: string }>();
 
   constructor(store: DocumentStore) {
     this.records = store.collection<StoredAuditRecord>('audit');
@@ -74,23 +76,28 @@ export class AuditChain {
   }
 
   private async appendNow(event: AuditEventData): Promise<StoredAuditRecord> {
+    const tenant = event.tenant_id;
     for (let attempt = 0; attempt < 20; attempt++) {
-      const [head] = await this.records.list(event.tenant_id, { limit: 1, order: 'desc' });
-      const seq = (head?.seq ?? 0) + 1;
-      const draft = {
-        seq,
-        event,
-        previous_hash: head?.record_hash ?? GENESIS_HASH,
-        recorded_at: new Date().toISOString(),
-      };
+      const head = this.heads.get(tenant) ?? (await this.readHead(tenant));
+      const seq = head.seq + 1;
+      const draft = { seq, event, previous_hash: head.hash, recorded_at: new Date().toISOString() };
       const record: StoredAuditRecord = { id: seqId(seq), ...draft, record_hash: hashRecord(draft) };
       try {
-        return await this.records.insert(event.tenant_id, record);
+        const stored = await this.records.insert(tenant, record);
+        this.heads.set(tenant, { seq, hash: record.record_hash });
+        return stored;
       } catch (err) {
+        // Another writer took this position (or our cached head is stale): re-read and retry.
+        this.heads.delete(tenant);
         if ((err as ApiError).code !== 'ERR_STORE_CONFLICT') throw err;
       }
     }
     throw new ApiError('ERR_STORE_CONFLICT', 'audit append kept losing the race for the chain head');
+  }
+
+  private async readHead(tenant: string): Promise<{ seq: number; hash: string }> {
+    const [head] = await this.records.list(tenant, { limit: 1, order: 'desc' });
+    return { seq: head?.seq ?? 0, hash: head?.record_hash ?? GENESIS_HASH };
   }
 
   /** Oldest first; filters apply to nested event fields, which the port's `where` cannot express. */
