@@ -808,15 +808,15 @@ export class Evaluator {
     try {
       return fn.def.fn(args, this.bctx);
     } catch (e) {
-      if (e instanceof BuiltinError) {
-        if (!this.strict) return undefined;
-        throw new RegoEvalError(
-          e.kind === 'type' ? 'eval_type_error' : 'eval_builtin_error',
-          `${fn.name}: ${e.message}`,
-          shortLoc(loc),
-        );
-      }
-      throw e;
+      // Anything a built-in throws (also a stray JS error) is that built-in's error, never a crash.
+      if (e instanceof RegoEvalError) throw e;
+      if (!this.strict) return undefined;
+      const kind = e instanceof BuiltinError && e.kind === 'type' ? 'eval_type_error' : 'eval_builtin_error';
+      throw new RegoEvalError(
+        kind,
+        `${fn.name}: ${e instanceof Error ? e.message : String(e)}`,
+        shortLoc(loc),
+      );
     }
   }
 }

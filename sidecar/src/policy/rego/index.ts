@@ -23,6 +23,7 @@ export interface RegoModule {
 
 export interface QueryOptions {
   input?: unknown;
+  /** Base documents. Treated as immutable: converted once per object identity and cached. */
   data?: unknown;
   /** Epoch milliseconds; evaluation past it throws `RegoEvalError` with code `eval_cancel_error`. */
   deadline?: number;
@@ -34,6 +35,7 @@ export interface QueryOptions {
 }
 
 export interface EvaluateOptions {
+  /** Base documents, as for `query` (cached per object identity, so do not mutate them). */
   data?: unknown;
   deadline?: number;
   strictBuiltinErrors?: boolean;
@@ -41,8 +43,10 @@ export interface EvaluateOptions {
 
 export interface CompiledPolicy {
   /**
-   * Runs any Rego query (`data.cpod.authz.decision`, `x := data.a[_]; x > 1`, ...); one binding
-   * object per solution, keyed by the query's variable names.
+   * Runs any Rego query (`x = data.cpod.authz.decision`, `x := data.a[_]; x > 1`, ...); one binding
+   * object per solution, keyed by the query's variable names. A query without variables yields
+   * `[{}]` when true and `[]` when undefined or false, as OPA's bindings do; use `evaluate` (or bind
+   * a variable) to get a document's value.
    */
   query(query: string, options?: QueryOptions): Array<Record<string, unknown>>;
   /** The value of the document at `path` (`data.a.b` or `a.b`); `defined: false` when undefined. */

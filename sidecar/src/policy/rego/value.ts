@@ -396,15 +396,4 @@ export function toRegoString(v: Value): string {
   }
 }
 
-/** Parses JSON text into a Rego value, keeping big integers exact. */
-export function parseJSON(text: string): Value {
-  const parsed: unknown = JSON.parse(text, (_key, value, context?: { source?: string }) => {
-    if (typeof value === 'number' && context?.source !== undefined && /^-?\d+$/.test(context.source)) {
-      if (!Number.isSafeInteger(value)) return BigInt(context.source);
-    }
-    return value;
-  });
-  return fromJS(parsed);
-}
-
 export const EMPTY_OBJECT = new RObject();

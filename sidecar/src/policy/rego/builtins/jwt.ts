@@ -15,7 +15,6 @@ import {
 } from 'node:crypto';
 import { BuiltinError } from '../errors.js';
 import { compareNumbers, isNumber, RObject, toJSON, type Value } from '../value.js';
-import { decodeJWT } from './crypto.js';
 import { parseJSONValue } from './encoding.js';
 import { type BuiltinTable, builtinErr, def, obj, str } from './types.js';
 
@@ -97,8 +96,17 @@ function signatureValid(token: string, alg: string, keys: (KeyObject | string)[]
 }
 
 function headerOf(token: string): RObject {
-  const [h] = decodeJWT(token);
-  return h as RObject;
+  const parts = token.split('.');
+  if (parts.length === 5) builtinErr('JWT is a JWE object, which is not supported');
+  if (parts.length !== 3) builtinErr('encoded JWT had no period separators');
+  let h: Value;
+  try {
+    h = parseJSONValue(b64(parts[0]!).toString('utf8'));
+  } catch {
+    return builtinErr('JWT header had invalid encoding: not JSON');
+  }
+  if (!(h instanceof RObject)) builtinErr('JWT header is not an object');
+  return h;
 }
 
 /** `io.jwt.verify_<alg>(token, key)`: signature check only. */

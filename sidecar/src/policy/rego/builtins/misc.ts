@@ -33,6 +33,8 @@ function parseUUID(s: string): RObject | undefined {
     o.set('time', normInt(unixNs));
     const clock = Number.parseInt(hex.slice(16, 20), 16) & 0x3fff;
     o.set('clocksequence', clock);
+    const first = Number.parseInt(hex.slice(20, 22), 16);
+    o.set('macvariables', `${first & 2 ? 'local' : 'global'}:${first & 1 ? 'multicast' : 'unicast'}`);
     o.set('nodeid', hex.slice(20).match(/../g)!.join('-'));
     if (version === 2) {
       o.set('id', Number(timeLow));
@@ -129,7 +131,8 @@ function parseAmount(s: string, bytes: boolean): Value {
   if (mult === undefined) builtinErr(`could not parse ${what} to a number`);
   const n = Number(numText);
   if (!Number.isFinite(n)) builtinErr(`exponent too large`);
-  const v = n * mult;
+  // Dividing by 1000 for milli avoids 350 * 0.001 = 0.35000000000000003.
+  const v = mult < 1 ? n / Math.round(1 / mult) : n * mult;
   if (bytes) {
     const r = Math.round(v);
     return Number.isSafeInteger(r) ? r : normInt(BigInt(r));

@@ -105,43 +105,479 @@ function zoneOffsetMs(tz: string, ms: number): number {
   return local - Math.floor(ms / 1000) * 1000;
 }
 
-/** `ns` or `[ns, tz]` → a Date shifted to the zone's wall clock (read with getUTC*). */
-function wallClock(v: Value, name: string): { date: Date; nsRem: bigint } {
+interface Wall {
+  /** The zone's wall clock, read with getUTC*. */
+  date: Date;
+  /** Nanoseconds below the millisecond. */
+  nsRem: bigint;
+  offsetMs: number;
+  tz: string;
+  layout: string | undefined;
+}
+
+/** `ns`, `[ns, tz]` or (time.format) `[ns, tz, layout]`. */
+function wallClock(v: Value, name: string, allowLayout = false): Wall {
   let nsV: Value = v;
   let tz = 'UTC';
+  let layout: string | undefined;
   if (Array.isArray(v)) {
-    if (v.length !== 2) builtinErr(`${name}: operand 1 must be number or [number, string]`);
+    if (v.length !== 2 && !(allowLayout && v.length === 3))
+      builtinErr(`${name}: operand 1 must be number or [number, string]`);
     nsV = v[0]!;
     if (typeof v[1] !== 'string') typeErr(1, 'string', v[1]!);
     tz = v[1];
+    if (v.length === 3) {
+      if (typeof v[2] !== 'string') typeErr(1, 'string', v[2]!);
+      layout = v[2];
+    }
   }
   if (!isNumber(nsV)) return typeErr(1, 'number', nsV);
   const ns = intOf(nsV) ?? BigInt(Math.trunc(Number(nsV)));
+  if (ns > INT64_MAX || ns < INT64_MIN) builtinErr('timestamp too big');
   let ms = ns / NS_PER_MS;
   let rem = ns % NS_PER_MS;
   if (rem < 0n) {
     ms -= 1n;
     rem += NS_PER_MS;
   }
-  if (ns > INT64_MAX || ns < INT64_MIN) builtinErr('timestamp too big');
   const msN = Number(ms);
-  return { date: new Date(msN + zoneOffsetMs(tz, msN)), nsRem: rem };
+  const offsetMs = zoneOffsetMs(tz, msN);
+  return { date: new Date(msN + offsetMs), nsRem: rem, offsetMs, tz, layout };
 }
 
-function toNs(d: Date, rem: bigint): Value {
-  const ns = BigInt(d.getTime()) * NS_PER_MS + rem;
+function toNs(d: Date, rem: bigint, offsetMs = 0): Value {
+  const ns = BigInt(d.getTime() - offsetMs) * NS_PER_MS + rem;
   if (ns < INT64_MIN || ns > INT64_MAX) builtinErr('time outside of valid range');
   return normInt(ns);
 }
 
-function formatRFC3339Nano(d: Date, rem: bigint): string {
-  const iso = d.toISOString();
-  const base = iso.slice(0, 19);
-  const nanos = BigInt(d.getUTCMilliseconds()) * NS_PER_MS + rem;
-  const frac = nanos === 0n ? '' : `.${nanos.toString().padStart(9, '0').replace(/0+$/, '')}`;
+// ---- Go time layouts ----------------------------------------------------------------------------
+
+const LAYOUTS: Record<string, string> = {
+  ANSIC: 'Mon Jan _2 15:04:05 2006',
+  UnixDate: 'Mon Jan _2 15:04:05 MST 2006',
+  RubyDate: 'Mon Jan 02 15:04:05 -0700 2006',
+  RFC822: '02 Jan 06 15:04 MST',
+  RFC822Z: '02 Jan 06 15:04 -0700',
+  RFC850: 'Monday, 02-Jan-06 15:04:05 MST',
+  RFC1123: 'Mon, 02 Jan 2006 15:04:05 MST',
+  RFC1123Z: 'Mon, 02 Jan 2006 15:04:05 -0700',
+  RFC3339: '2006-01-02T15:04:05Z07:00',
+  RFC3339Nano: '2006-01-02T15:04:05.999999999Z07:00',
+  Kitchen: '3:04PM',
+  Stamp: 'Jan _2 15:04:05',
+  StampMilli: 'Jan _2 15:04:05.000',
+  StampMicro: 'Jan _2 15:04:05.000000',
+  StampNano: 'Jan _2 15:04:05.000000000',
+  DateTime: '2006-01-02 15:04:05',
+  DateOnly: '2006-01-02',
+  TimeOnly: '15:04:05',
+};
+const MONTHS = [
+  'January',
+  'February',
+  'March',
+  'April',
+  'May',
+  'June',
+  'July',
+  'August',
+  'September',
+  'October',
+  'November',
+  'December',
+];
+const TOKENS = [
+  'January',
+  'Jan',
+  'Monday',
+  'Mon',
+  'MST',
+  '2006',
+  '-07:00:00',
+  '-0700',
+  '-07:00',
+  '-07',
+  'Z07:00:00',
+  'Z0700',
+  'Z07:00',
+  'Z07',
+  '__2',
+  '002',
+  '_2',
+  '01',
+  '02',
+  '03',
+  '04',
+  '05',
+  '06',
+  '15',
+  'PM',
+  'pm',
+  '1',
+  '2',
+  '3',
+  '4',
+  '5',
+];
+
+type Tok = { lit: string } | { tok: string } | { frac: string };
+
+function tokenizeLayout(layout: string): Tok[] {
+  const out: Tok[] = [];
+  let i = 0;
+  let lit = '';
+  const flush = () => {
+    if (lit) out.push({ lit });
+    lit = '';
+  };
+  while (i < layout.length) {
+    const fm = /^[.,](0+|9+)(?![0-9])/.exec(layout.slice(i));
+    if (fm && /[0-9]/.test(layout[i - 1] ?? '')) {
+      flush();
+      out.push({ frac: fm[0] });
+      i += fm[0].length;
+      continue;
+    }
+    const t = TOKENS.find((x) => layout.startsWith(x, i));
+    if (t) {
+      flush();
+      out.push({ tok: t });
+      i += t.length;
+    } else lit += layout[i++];
+  }
+  flush();
+  return out;
+}
+
+function pad2(n: number): string {
+  return String(n).padStart(2, '0');
+}
+
+function offsetText(offMs: number, sep: string, withSec: boolean, short: boolean, z: boolean): string {
+  if (z && offMs === 0) return 'Z';
+  const sign = offMs < 0 ? '-' : '+';
+  const total = Math.abs(Math.round(offMs / 1000));
+  const h = Math.floor(total / 3600);
+  const m = Math.floor((total % 3600) / 60);
+  const sec = total % 60;
+  if (short) return `${sign}${pad2(h)}`;
+  return `${sign}${pad2(h)}${sep}${pad2(m)}${withSec ? `${sep}${pad2(sec)}` : ''}`;
+}
+
+export function goFormat(w: Wall, layoutIn: string): string {
+  const layout = LAYOUTS[layoutIn] ?? layoutIn;
+  const d = w.date;
+  const nanos = BigInt(d.getUTCMilliseconds()) * NS_PER_MS + w.nsRem;
   const y = d.getUTCFullYear();
-  const yearText = y >= 0 && y <= 9999 ? base : `${y}${base.slice(base.indexOf('-', 1))}`;
-  return `${yearText}${frac}Z`;
+  const mo = d.getUTCMonth();
+  const h = d.getUTCHours();
+  let out = '';
+  for (const t of tokenizeLayout(layout)) {
+    if ('lit' in t) out += t.lit;
+    else if ('frac' in t) {
+      const digits = t.frac.length - 1;
+      const all = nanos.toString().padStart(9, '0');
+      if (t.frac[1] === '0') out += t.frac[0] + all.slice(0, digits);
+      else {
+        const trimmed = all.slice(0, digits).replace(/0+$/, '');
+        if (trimmed) out += t.frac[0] + trimmed;
+      }
+    } else {
+      switch (t.tok) {
+        case 'January':
+          out += MONTHS[mo];
+          break;
+        case 'Jan':
+          out += MONTHS[mo]!.slice(0, 3);
+          break;
+        case 'Monday':
+          out += DAYS[d.getUTCDay()];
+          break;
+        case 'Mon':
+          out += DAYS[d.getUTCDay()]!.slice(0, 3);
+          break;
+        case 'MST':
+          out +=
+            w.offsetMs === 0 && (w.tz === 'UTC' || w.tz === '')
+              ? 'UTC'
+              : offsetText(w.offsetMs, '', false, false, false);
+          break;
+        case '2006':
+          out += String(y).padStart(4, '0');
+          break;
+        case '06':
+          out += pad2(y % 100);
+          break;
+        case '01':
+          out += pad2(mo + 1);
+          break;
+        case '1':
+          out += String(mo + 1);
+          break;
+        case '02':
+          out += pad2(d.getUTCDate());
+          break;
+        case '2':
+          out += String(d.getUTCDate());
+          break;
+        case '_2':
+          out += String(d.getUTCDate()).padStart(2, ' ');
+          break;
+        case '__2':
+        case '002': {
+          const doy = Math.floor((Date.UTC(y, mo, d.getUTCDate()) - Date.UTC(y, 0, 1)) / 86400000) + 1;
+          out += t.tok === '002' ? String(doy).padStart(3, '0') : String(doy).padStart(3, ' ');
+          break;
+        }
+        case '15':
+          out += pad2(h);
+          break;
+        case '03':
+          out += pad2(h % 12 === 0 ? 12 : h % 12);
+          break;
+        case '3':
+          out += String(h % 12 === 0 ? 12 : h % 12);
+          break;
+        case '04':
+          out += pad2(d.getUTCMinutes());
+          break;
+        case '4':
+          out += String(d.getUTCMinutes());
+          break;
+        case '05':
+          out += pad2(d.getUTCSeconds());
+          break;
+        case '5':
+          out += String(d.getUTCSeconds());
+          break;
+        case 'PM':
+          out += h >= 12 ? 'PM' : 'AM';
+          break;
+        case 'pm':
+          out += h >= 12 ? 'pm' : 'am';
+          break;
+        case '-0700':
+          out += offsetText(w.offsetMs, '', false, false, false);
+          break;
+        case '-07:00':
+          out += offsetText(w.offsetMs, ':', false, false, false);
+          break;
+        case '-07':
+          out += offsetText(w.offsetMs, '', false, true, false);
+          break;
+        case '-07:00:00':
+          out += offsetText(w.offsetMs, ':', true, false, false);
+          break;
+        case 'Z0700':
+          out += offsetText(w.offsetMs, '', false, false, true);
+          break;
+        case 'Z07:00':
+          out += offsetText(w.offsetMs, ':', false, false, true);
+          break;
+        case 'Z07':
+          out += offsetText(w.offsetMs, '', false, true, true);
+          break;
+        case 'Z07:00:00':
+          out += offsetText(w.offsetMs, ':', true, false, true);
+          break;
+      }
+    }
+  }
+  return out;
+}
+
+/** Go's time.Parse for the layout elements above; zone abbreviations other than UTC/GMT count as UTC. */
+export function goParse(layoutIn: string, value: string): bigint {
+  const layout = LAYOUTS[layoutIn] ?? layoutIn;
+  let i = 0;
+  let y = 1;
+  let mo = 1;
+  let day = 1;
+  let h = 0;
+  let mi = 0;
+  let sec = 0;
+  let nanos = 0n;
+  let pm: boolean | undefined;
+  let off = 0;
+  const fail = (): never =>
+    builtinErr(`parsing time ${JSON.stringify(value)} as ${JSON.stringify(layoutIn)}: cannot parse`);
+  const num = (min: number, max: number): number => {
+    const m = new RegExp(`^\\d{${min},${max}}`).exec(value.slice(i));
+    if (!m) return fail();
+    i += m[0].length;
+    return Number(m[0]);
+  };
+  const zone = (colon: boolean, allowZ: boolean, short: boolean): void => {
+    if (allowZ && value[i] === 'Z') {
+      i++;
+      return;
+    }
+    const re = short ? /^([+-])(\d{2})/ : colon ? /^([+-])(\d{2}):(\d{2})/ : /^([+-])(\d{2})(\d{2})/;
+    const m = re.exec(value.slice(i));
+    if (!m) fail();
+    i += m![0].length;
+    off = (m![1] === '-' ? -1 : 1) * (Number(m![2]) * 3600 + Number(m![3] ?? 0) * 60) * 1000;
+  };
+  for (const t of tokenizeLayout(layout)) {
+    if ('lit' in t) {
+      if (!value.startsWith(t.lit, i)) fail();
+      i += t.lit.length;
+      continue;
+    }
+    if ('frac' in t) {
+      const m = /^[.,](\d+)/.exec(value.slice(i));
+      if (m) {
+        i += m[0].length;
+        nanos = BigInt(m[1]!.slice(0, 9).padEnd(9, '0'));
+      } else if (t.frac[1] === '0') fail();
+      continue;
+    }
+    switch (t.tok) {
+      case 'January':
+      case 'Jan': {
+        const idx = MONTHS.findIndex((m) => value.startsWith(t.tok === 'Jan' ? m.slice(0, 3) : m, i));
+        if (idx < 0) fail();
+        i += t.tok === 'Jan' ? 3 : MONTHS[idx]!.length;
+        mo = idx + 1;
+        break;
+      }
+      case 'Monday':
+      case 'Mon': {
+        const dname = DAYS.find((dn) => value.startsWith(t.tok === 'Mon' ? dn.slice(0, 3) : dn, i));
+        if (!dname) fail();
+        i += t.tok === 'Mon' ? 3 : dname!.length;
+        break;
+      }
+      case 'MST': {
+        const m = /^[A-Z]{3,5}/.exec(value.slice(i));
+        if (!m) fail();
+        i += m![0].length;
+        break;
+      }
+      case '2006':
+        y = num(4, 4);
+        break;
+      case '06':
+        y = 2000 + num(2, 2);
+        if (y >= 2069) y -= 100;
+        break;
+      case '01':
+        mo = num(2, 2);
+        break;
+      case '1':
+        mo = num(1, 2);
+        break;
+      case '02':
+        day = num(2, 2);
+        break;
+      case '_2':
+        if (value[i] === ' ') i++;
+        day = num(1, 2);
+        break;
+      case '2':
+        day = num(1, 2);
+        break;
+      case '15':
+        h = num(2, 2);
+        break;
+      case '03':
+        h = num(2, 2);
+        break;
+      case '3':
+        h = num(1, 2);
+        break;
+      case '04':
+        mi = num(2, 2);
+        break;
+      case '4':
+        mi = num(1, 2);
+        break;
+      case '05':
+        sec = num(2, 2);
+        break;
+      case '5':
+        sec = num(1, 2);
+        break;
+      case 'PM':
+      case 'pm': {
+        const ap = value.slice(i, i + 2).toUpperCase();
+        if (ap !== 'AM' && ap !== 'PM') fail();
+        pm = ap === 'PM';
+        i += 2;
+        break;
+      }
+      case '-0700':
+        zone(false, false, false);
+        break;
+      case '-07:00':
+        zone(true, false, false);
+        break;
+      case '-07':
+        zone(false, false, true);
+        break;
+      case 'Z0700':
+        zone(false, true, false);
+        break;
+      case 'Z07:00':
+        zone(true, true, false);
+        break;
+      case 'Z07':
+        zone(false, true, true);
+        break;
+      default:
+        fail();
+    }
+  }
+  if (i !== value.length)
+    builtinErr(`parsing time ${JSON.stringify(value)}: extra text: ${JSON.stringify(value.slice(i))}`);
+  if (pm !== undefined) {
+    if (pm && h < 12) h += 12;
+    if (!pm && h === 12) h = 0;
+  }
+  if (mo < 1 || mo > 12) builtinErr(`parsing time ${JSON.stringify(value)}: month out of range`);
+  if (day < 1 || day > 31) builtinErr(`parsing time ${JSON.stringify(value)}: day out of range`);
+  const ns = BigInt(utcMs(y, mo, day, h, mi, sec) - off) * NS_PER_MS + nanos;
+  if (ns < INT64_MIN || ns > INT64_MAX) builtinErr('time outside of valid range');
+  return ns;
+}
+
+/** OPA's time.diff: calendar difference [y, m, d, h, min, s] between two instants. */
+function timeDiff(a: Wall, b: Wall): Value {
+  // Both in the first time's zone, earlier one first.
+  const ta = a.date.getTime() - a.offsetMs;
+  const tb = b.date.getTime() - b.offsetMs;
+  const t1 = new Date(Math.min(ta, tb) + a.offsetMs);
+  const t2 = new Date(Math.max(ta, tb) + a.offsetMs);
+  let year = t2.getUTCFullYear() - t1.getUTCFullYear();
+  let month = t2.getUTCMonth() - t1.getUTCMonth();
+  let day = t2.getUTCDate() - t1.getUTCDate();
+  let hour = t2.getUTCHours() - t1.getUTCHours();
+  let min = t2.getUTCMinutes() - t1.getUTCMinutes();
+  let sec = t2.getUTCSeconds() - t1.getUTCSeconds();
+  if (sec < 0) {
+    sec += 60;
+    min--;
+  }
+  if (min < 0) {
+    min += 60;
+    hour--;
+  }
+  if (hour < 0) {
+    hour += 24;
+    day--;
+  }
+  if (day < 0) {
+    // Days in t1's month: day 32 of it overflows into the next month by (32 - days) days.
+    const overflow = new Date(Date.UTC(t1.getUTCFullYear(), t1.getUTCMonth(), 32)).getUTCDate();
+    day += 32 - overflow;
+    month--;
+  }
+  if (month < 0) {
+    month += 12;
+    year--;
+  }
+  return [year, month, day, hour, min, sec];
 }
 
 export const timeBuiltins: BuiltinTable = {
@@ -158,13 +594,17 @@ export const timeBuiltins: BuiltinTable = {
   }),
   'time.weekday': def('time.weekday', 1, (a) => DAYS[wallClock(a[0]!, 'time.weekday').date.getUTCDay()]!),
   'time.add_date': def('time.add_date', 4, (a) => {
-    const { date, nsRem } = wallClock(a[0]!, 'time.add_date');
+    const { date, nsRem, offsetMs } = wallClock(a[0]!, 'time.add_date');
     const d = new Date(date.getTime());
     d.setUTCFullYear(d.getUTCFullYear() + int(a, 1), d.getUTCMonth() + int(a, 2), d.getUTCDate() + int(a, 3));
-    return toNs(d, nsRem);
+    return toNs(d, nsRem, offsetMs);
   }),
   'time.format': def('time.format', 1, (a) => {
-    const { date, nsRem } = wallClock(a[0]!, 'time.format');
-    return formatRFC3339Nano(date, nsRem);
+    const w = wallClock(a[0]!, 'time.format', true);
+    return goFormat(w, w.layout ?? 'RFC3339Nano');
   }),
+  'time.parse_ns': def('time.parse_ns', 2, (a) => normInt(goParse(str(a, 0), str(a, 1)))),
+  'time.diff': def('time.diff', 2, (a) =>
+    timeDiff(wallClock(a[0]!, 'time.diff'), wallClock(a[1]!, 'time.diff')),
+  ),
 };
