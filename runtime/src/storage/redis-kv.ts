@@ -80,8 +80,14 @@ export async function openRedisKeyValue(options: RedisKeyValueOptions): Promise<
     throw storeUnavailable('Redis', url, err);
   }
   // Failures reach callers through rejected commands; without a listener ioredis would print
-  // every reconnect error to the console.
-  redis.on('error', () => {});
+  // every reconnect error to the console. The last one explains a later "max retries" rejection.
+  let lastConnectionError: unknown;
+  redis.on('error', (err) => {
+    lastConnectionError = err;
+  });
+  redis.on('ready', () => {
+    lastConnectionError = undefined;
+  });
   redis.defineCommand('cpodTakeTokens', { numberOfKeys: 1, lua: TAKE_TOKENS });
   redis.defineCommand('cpodIncrementWithTtl', { numberOfKeys: 1, lua: INCREMENT_WITH_TTL });
   const scripts = redis as Redis & Scripts;
@@ -92,7 +98,13 @@ export async function openRedisKeyValue(options: RedisKeyValueOptions): Promise<
     } catch (err) {
       const isCommandError =
         err instanceof Error && err.name === 'ReplyError' && !OUTAGE_REPLY.test(err.message);
-      throw isCommandError ? err : storeUnavailable('Redis', url, err);
+      if (isCommandError) throw err;
+      const gaveUp = err instanceof Error && err.name === 'MaxRetriesPerRequestError';
+      throw storeUnavailable(
+        'Redis',
+        url,
+        gaveUp && lastConnectionError !== undefined ? lastConnectionError : err,
+      );
     }
   };
 
