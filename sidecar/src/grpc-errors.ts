@@ -1,4 +1,4 @@
-import { ApiError, type ApiErrorCode, isApiErrorCode } from '@cpod/runtime';
+import { ApiError, type ApiErrorCode } from '@cpod/runtime';
 import { Metadata, type ServiceError, status } from '@grpc/grpc-js';
 
 /** The one ApiErrorCode → gRPC status table. Clients read the exact code from `cpod-error-code`. */
@@ -41,5 +41,3 @@ export function unimplemented(what: string, issue: number): Partial<ServiceError
     details: `${what} is not implemented yet (tracked in issue #${issue})`,
   };
 }
-
-export { isApiErrorCode };

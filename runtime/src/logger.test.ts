@@ -1,0 +1,27 @@
+import { describe, expect, it } from 'vitest';
+import { createLogger } from './logger.js';
+
+describe('logger', () => {
+  it('never writes secrets, tokens or credentials', () => {
+    const lines: string[] = [];
+    const logger = createLogger({ write: (line) => lines.push(line) });
+    const jwt = 'eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2lnbmF0dXJlLXBhcnQ';
+    logger.info(`request with ${jwt}`, {
+      client_secret: 'cps_supersecret',
+      headers: { authorization: 'Bearer abc.def', accept: 'json' },
+      nested: { note: `token was Bearer ${jwt}`, password: 'hunter2' },
+      err: new Error(`bad token ${jwt}`),
+    });
+    const out = lines.join('\n');
+    for (const secret of [jwt, 'cps_supersecret', 'abc.def', 'hunter2']) expect(out).not.toContain(secret);
+    expect(JSON.parse(lines[0] ?? '{}').headers.accept).toBe('json');
+  });
+
+  it('honours the level', () => {
+    const lines: string[] = [];
+    const logger = createLogger({ level: 'warn', write: (line) => lines.push(line) });
+    logger.info('hidden');
+    logger.warn('shown');
+    expect(lines).toHaveLength(1);
+  });
+});
