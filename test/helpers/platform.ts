@@ -30,7 +30,9 @@ export interface Platform {
   dataDir: string;
   env: Record<string, string>;
   output: () => string;
-  stop(): Promise<void>;
+  exitCode: () => number | null;
+  /** Signals the launcher (SIGTERM by default) and waits for it to exit. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
 }
 
 /** Starts the whole platform through `scripts/start.mjs` — the same path as `npm start` — on fresh ports. */
@@ -78,8 +80,9 @@ export async function startPlatform(extraEnv: Record<string, string> = {}): Prom
     dataDir,
     env,
     output: () => output,
-    stop: async () => {
-      if (child.exitCode === null) child.kill('SIGTERM');
+    exitCode: () => child.exitCode,
+    stop: async (signal = 'SIGTERM') => {
+      if (child.exitCode === null) child.kill(signal);
       await exited;
       rmSync(dataDir, { recursive: true, force: true });
     },
