@@ -1,55 +1,12 @@
-import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { afterEach, describe, expect, it, vi } from 'vitest';
+import { scriptedServers } from '../../test/helpers/scripted-server.js';
 import { AuthError, CpodError, NotFoundError, PolicyDeniedError, RateLimitError } from './errors.js';
 import { HttpClient, sendWithRetry, type TokenSource } from './http.js';
 
-interface Received {
-  method: string;
-  path: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-  at: number;
-}
-
-type Handler = (req: Received, res: ServerResponse, index: number) => void;
-
-const servers: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((close) => close()));
-});
-
-/** A real listener on port 0 that answers with scripted handlers, recording what it received. */
-async function listen(handler: Handler): Promise<{ url: string; received: Received[] }> {
-  const received: Received[] = [];
-  const server = createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => {
-      body += chunk;
-    });
-    req.on('end', () => {
-      const entry = {
-        method: req.method ?? '',
-        path: req.url ?? '',
-        headers: req.headers,
-        body,
-        at: Date.now(),
-      };
-      received.push(entry);
-      handler(entry, res, received.length - 1);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  servers.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received };
-}
+const servers = scriptedServers();
+const listen = servers.listen;
+afterEach(() => servers.closeAll());
 
 function send(
   res: ServerResponse,
@@ -141,7 +98,7 @@ describe('sendWithRetry', () => {
 
   it('reports a network failure with status 0 and does not retry it', async () => {
     const { url } = await listen(() => {});
-    await Promise.all(servers.splice(0).map((close) => close()));
+    await servers.closeAll();
     const err = await sendWithRetry({
       method: 'POST',
       url: `${url}/v1/people?x=1`,

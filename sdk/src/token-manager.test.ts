@@ -1,47 +1,13 @@
-import { createServer, type IncomingHttpHeaders, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { ServerResponse } from 'node:http';
 import { inspect } from 'node:util';
 import { afterEach, describe, expect, it } from 'vitest';
+import { type Handler, scriptedServers } from '../../test/helpers/scripted-server.js';
 import { AuthError, CpodError, RateLimitError } from './errors.js';
 import { basicAuthorization, formUrlEncode, TokenManager } from './token-manager.js';
 
-interface Received {
-  path: string;
-  headers: IncomingHttpHeaders;
-  body: string;
-}
-
-type Handler = (req: Received, res: ServerResponse, index: number) => void;
-
-const servers: Array<() => Promise<void>> = [];
-afterEach(async () => {
-  await Promise.all(servers.splice(0).map((close) => close()));
-});
-
-async function listen(handler: Handler): Promise<{ url: string; received: Received[] }> {
-  const received: Received[] = [];
-  const server = createServer((req, res) => {
-    let body = '';
-    req.setEncoding('utf8');
-    req.on('data', (chunk: string) => {
-      body += chunk;
-    });
-    req.on('end', () => {
-      const entry = { path: req.url ?? '', headers: req.headers, body };
-      received.push(entry);
-      handler(entry, res, received.length - 1);
-    });
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  servers.push(
-    () =>
-      new Promise<void>((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  );
-  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, received };
-}
+const servers = scriptedServers();
+const listen = servers.listen;
+afterEach(() => servers.closeAll());
 
 function json(
   res: ServerResponse,
