@@ -1,5 +1,7 @@
-import { ApiError } from '@cpod/runtime';
+import { ApiError, isApiErrorCode } from '@cpod/runtime';
+import { SidecarError } from '@cpod/sdk';
 import { GraphQLError } from 'graphql';
+import { sidecarUnavailable } from './plugins/render-error.js';
 
 /**
  * GraphQL face of ApiError: `extensions.code` is the same ERR_* code REST puts in its
@@ -69,4 +71,19 @@ export function maskError(error: unknown): GraphQLError {
   }
   if (original instanceof GraphQLError && !original.originalError) return original;
   return toGraphQLError(original instanceof GraphQLError ? original.originalError : original, located);
+}
+
+/**
+ * A failed sidecar call as the ApiError it stands for: the sidecar's own code (sent in the
+ * `cpod-error-code` trailer) when it answered, the fail-closed 503 when it could not be reached.
+ */
+export function fromSidecarError(err: unknown): ApiError {
+  if (!(err instanceof SidecarError)) return ApiError.from(err);
+  if (isApiErrorCode(err.code)) {
+    // Policy problems are the caller's to fix, so their message travels with them.
+    const expose = err.code.startsWith('ERR_POLICY_') || undefined;
+    return new ApiError(err.code, err.message, { expose, cause: err });
+  }
+  if (err.unavailable) return sidecarUnavailable(err);
+  return ApiError.from(err);
 }

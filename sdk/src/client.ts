@@ -2,6 +2,7 @@ import { CpodError } from './errors.js';
 import { GraphQLClient } from './graphql-client.js';
 import { HttpClient } from './http.js';
 import { PeopleApi } from './people.js';
+import { evaluatePolicy, type PolicyDecision } from './policy.js';
 import { TokenManager } from './token-manager.js';
 
 export interface CpodClientOptions {
@@ -90,6 +91,23 @@ export class CpodClient {
     this.http = new HttpClient({ ...transport, baseUrl: this.baseUrl, tokens: this.tokens });
     this.people = new PeopleApi(this.http);
     this.graphql = new GraphQLClient(this.http);
+  }
+
+  /**
+   * Evaluates a loaded policy rule against `input` (`POST /v1/policy/evaluate`, scope
+   * `policy:evaluate`). A policy that is merely "no" is `allowed: false`, not an error; a broken or
+   * runaway policy rejects with a `CpodError` whose `code` says which (`ERR_POLICY_ERROR`,
+   * `ERR_POLICY_TIMEOUT`).
+   *
+   * @example
+   * const { allowed, result } = await client.evaluatePolicy('cpod/authz/decision', {
+   *   claims: { tenant_id: 'acme', scope: 'people:read' },
+   *   action: 'read',
+   *   resource: 'people',
+   * });
+   */
+  evaluatePolicy(path: string, input: unknown): Promise<PolicyDecision> {
+    return evaluatePolicy(this.http, path, input);
   }
 
   /**

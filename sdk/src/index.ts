@@ -34,5 +34,6 @@ export {
   type PersonEdge,
   type UpdatePersonInput,
 } from './people.js';
+export type { PolicyDecision } from './policy.js';
 export { SidecarClient, type SidecarClientOptions, SidecarError } from './sidecar-client.js';
 export { TokenManager, type TokenManagerOptions } from './token-manager.js';

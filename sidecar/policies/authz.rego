@@ -1,7 +1,8 @@
 # Default authorization policy of the sidecar's AuthService.Authorize.
 #
 # Input: {"claims": {...validated JWT claims...}, "action": "read", "resource": "people"}.
-# A read or list needs scope "<resource>:read"; create, update and delete need "<resource>:write".
+# A read or list needs scope "<resource>:read"; create, update and delete need "<resource>:write";
+# evaluate (of a policy) needs "<resource>:evaluate".
 # The decision carries a reason so that a 403 can say why.
 package cpod.authz
 
@@ -13,6 +14,7 @@ verbs := {
 	"create": "write",
 	"update": "write",
 	"delete": "write",
+	"evaluate": "evaluate",
 }
 
 required_scope := sprintf("%s:%s", [input.resource, verbs[input.action]])

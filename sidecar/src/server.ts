@@ -20,8 +20,9 @@ import {
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { AuditChain } from './audit/audit-chain.js';
 import { TokenValidator } from './auth/token-validator.js';
-import type { PolicyEngine } from './policy/policy-engine.js';
-import { loadRegoPolicyDir } from './policy/rego-policy-engine.js';
+import { PolicyPool } from './policy/policy-pool.js';
+import { readPolicySet } from './policy/policy-set.js';
+import { PolicyWatcher } from './policy/policy-watcher.js';
 import { auditService } from './services/audit-service.js';
 import { authService } from './services/auth-service.js';
 import { policyService } from './services/policy-service.js';
@@ -61,24 +62,32 @@ export function checkSidecarConfig(config: PlatformConfig): {
 export async function startSidecar(config: PlatformConfig, logger: Logger): Promise<RunningSidecar> {
   const checked = checkSidecarConfig(config);
   const policyDir = config.sidecar.policyDir ?? DEFAULT_POLICY_DIR;
-  const engine: PolicyEngine = loadRegoPolicyDir(policyDir);
+  const pool = await PolicyPool.start({
+    set: readPolicySet(policyDir),
+    size: config.sidecar.policyWorkers,
+    budgetMs: config.sidecar.policyBudgetMs,
+    logger,
+  });
+  const watcher = new PolicyWatcher(policyDir, pool, logger);
+  watcher.start();
   const stores = config.stores('sidecar');
   const documents = await openDocumentStore(stores);
   const kv = await openKeyValueStore({ redisUrl: stores.redisUrl });
+  const closeResources = async () => {
+    watcher.close();
+    await Promise.all([documents.close(), kv.close(), pool.close()]);
+  };
   const validator = new TokenValidator({ ...checked, revocations: kv });
   const chain = new AuditChain(documents);
 
   const server = new Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
-  server.addService(
-    AuthServiceService,
-    authService({ validator, policy: () => engine, revocations: kv, logger }),
-  );
+  server.addService(AuthServiceService, authService({ validator, policy: pool, revocations: kv, logger }));
   server.addService(
     RateLimitServiceService,
     rateLimitService({ kv, defaultLimit: config.sidecar.rateLimit, logger }),
   );
   server.addService(AuditServiceService, auditService({ chain, logger }));
-  server.addService(PolicyServiceService, policyService({ policy: () => engine, logger }));
+  server.addService(PolicyServiceService, policyService({ pool, watcher, logger }));
 
   const target = formatAddress(config.sidecar.addr);
   const port = await new Promise<number>((resolve, reject) =>
@@ -86,11 +95,19 @@ export async function startSidecar(config: PlatformConfig, logger: Logger): Prom
       err ? reject(err) : resolve(bound),
     ),
   ).catch(async (err: unknown) => {
-    await Promise.all([documents.close(), kv.close()]);
+    await closeResources();
     throw err;
   });
   const address = { host: config.sidecar.addr.host, port };
 
+  const policyStatus = () => ({
+    dir: policyDir,
+    kind: pool.kind,
+    revision: pool.revision,
+    modules: pool.modules,
+    loaded_at: pool.loadedAt.toISOString(),
+    last_reload_error: watcher.lastFailure?.message,
+  });
   const health = await startHttpServer({
     addr: config.sidecar.metricsAddr,
     logger,
@@ -100,7 +117,7 @@ export async function startSidecar(config: PlatformConfig, logger: Logger): Prom
       if (path === '/readyz') {
         try {
           await Promise.all([documents.ping(), kv.ping()]);
-          return Response.json({ status: 'ready', policy_dir: policyDir });
+          return Response.json({ status: 'ready', policy: policyStatus() });
         } catch (err) {
           return Response.json(
             { status: 'not ready', reason: ApiError.from(err).publicMessage },
@@ -115,6 +132,8 @@ export async function startSidecar(config: PlatformConfig, logger: Logger): Prom
     grpc: formatAddress(address),
     health: health.url,
     policy_dir: policyDir,
+    policy_revision: pool.revision,
+    policy_workers: config.sidecar.policyWorkers,
     store: documents.kind,
     kv: kv.kind,
   });
@@ -125,7 +144,7 @@ export async function startSidecar(config: PlatformConfig, logger: Logger): Prom
     close: async () => {
       await new Promise<void>((resolve) => server.tryShutdown(() => resolve()));
       await health.close();
-      await Promise.all([documents.close(), kv.close()]);
+      await closeResources();
     },
   };
 }

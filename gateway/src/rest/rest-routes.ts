@@ -65,6 +65,13 @@ export const REST_ROUTES: RestRoute[] = [
     snakeCase: true,
     summary: 'Audit records of your tenant; verify_chain=true checks the chain',
   },
+  {
+    method: 'POST',
+    path: '/v1/policy/evaluate',
+    field: 'Query.evaluatePolicy',
+    body: 'input',
+    summary: 'Evaluate a policy rule against an input (scope policy:evaluate)',
+  },
 ];
 
 export const toCamel = (name: string) => name.replace(/_([a-z])/g, (_, c: string) => c.toUpperCase());

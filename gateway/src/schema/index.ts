@@ -2,6 +2,7 @@ import { lexicographicSortSchema, printSchema } from 'graphql';
 import { builder } from './builder.js';
 import './audit.js';
 import './person.js';
+import './policy.js';
 
 /** The one schema both GraphQL and REST execute. */
 export const schema = builder.toSchema();

@@ -36,6 +36,8 @@ export interface PlatformConfig {
     expectedIssuer: string | undefined;
     expectedAudience: string | undefined;
     policyDir: string | undefined;
+    policyWorkers: number;
+    policyBudgetMs: number;
     failMode: 'closed' | 'open';
     timeoutMs: number;
     rateLimit: { capacity: number; refillPerSecond: number };
@@ -81,6 +83,8 @@ export function envToConfig(env: ServerEnv): PlatformConfig {
         env.CORESDK_EXPECTED_AUDIENCE ??
         (env.CORESDK_ENV === 'development' ? env.CPOD_TOKEN_AUDIENCE : undefined),
       policyDir: env.CORESDK_POLICY_DIR,
+      policyWorkers: env.CORESDK_POLICY_WORKERS,
+      policyBudgetMs: env.CORESDK_POLICY_BUDGET_MS,
       failMode: env.CORESDK_FAIL_MODE,
       timeoutMs: env.CORESDK_SIDECAR_TIMEOUT_MS,
       rateLimit: {

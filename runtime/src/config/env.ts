@@ -53,6 +53,8 @@ const envSchema = z.object({
   CORESDK_EXPECTED_ISSUER: z.string().min(1).optional(),
   CORESDK_EXPECTED_AUDIENCE: z.string().min(1).optional(),
   CORESDK_POLICY_DIR: z.string().min(1).optional(),
+  CORESDK_POLICY_WORKERS: z.coerce.number().int().min(1).max(64).default(2),
+  CORESDK_POLICY_BUDGET_MS: z.coerce.number().int().min(1).max(60_000).default(100),
   CORESDK_FAIL_MODE: z.enum(['closed', 'open']).default('closed'),
   CORESDK_SIGNING_KEY_PATH: z.string().min(1).optional(),
   CORESDK_SIDECAR_TIMEOUT_MS: positiveInt(2000),

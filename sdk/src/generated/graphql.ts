@@ -10,6 +10,13 @@ export type CreatePersonInput = {
   phone?: string | null | undefined;
 };
 
+export type EvaluatePolicyInput = {
+  /** The document the policy sees as `input`. */
+  input?: unknown;
+  /** Rule to evaluate, e.g. "cpod/authz/decision". */
+  path: string;
+};
+
 /** Fields to change; null clears email or phone. */
 export type UpdatePersonInput = {
   email?: string | null | undefined;
@@ -55,6 +62,13 @@ export type DeletePersonMutationVariables = Exact<{
 
 
 export type DeletePersonMutation = { deletePerson: boolean };
+
+export type EvaluatePolicyQueryVariables = Exact<{
+  input: EvaluatePolicyInput;
+}>;
+
+
+export type EvaluatePolicyQuery = { evaluatePolicy: { defined: boolean, allowed: boolean, result: unknown, reason: string } };
 
 export class TypedDocumentString<TResult, TVariables>
   extends String
@@ -154,3 +168,13 @@ export const DeletePersonDocument = new TypedDocumentString(`
   deletePerson(id: $id)
 }
     `) as unknown as TypedDocumentString<DeletePersonMutation, DeletePersonMutationVariables>;
+export const EvaluatePolicyDocument = new TypedDocumentString(`
+    query EvaluatePolicy($input: EvaluatePolicyInput!) {
+  evaluatePolicy(input: $input) {
+    defined
+    allowed
+    result
+    reason
+  }
+}
+    `) as unknown as TypedDocumentString<EvaluatePolicyQuery, EvaluatePolicyQueryVariables>;

@@ -1,15 +1,8 @@
-import { readdirSync, readFileSync } from 'node:fs';
-import { join, relative } from 'node:path';
-import type { PolicyEngine, PolicyResult } from './policy-engine.js';
-import { type CompiledPolicy, compileModules, type RegoModule } from './rego/index.js';
-
-function regoFiles(dir: string): string[] {
-  return readdirSync(dir, { withFileTypes: true }).flatMap((entry) => {
-    const path = join(dir, entry.name);
-    if (entry.isDirectory()) return regoFiles(path);
-    return entry.name.endsWith('.rego') ? [path] : [];
-  });
-}
+import { loadOpaWasmPolicy } from './opa-wasm-policy-engine.js';
+import type { EvaluationOptions, PolicyEngine, PolicyResult } from './policy-engine.js';
+import type { PolicySet } from './policy-set.js';
+import { readRegoModules } from './policy-set.js';
+import { type CompiledPolicy, compileModules } from './rego/index.js';
 
 export class RegoPolicyEngine implements PolicyEngine {
   constructor(
@@ -17,21 +10,27 @@ export class RegoPolicyEngine implements PolicyEngine {
     readonly modules: string[],
   ) {}
 
-  evaluate(path: string, input: unknown): PolicyResult {
-    return this.policy.evaluate(path.startsWith('data.') ? path : `data.${path}`, input);
+  evaluate(path: string, input: unknown, options: EvaluationOptions = {}): PolicyResult {
+    return this.policy.evaluate(path.startsWith('data.') ? path : `data.${path}`, input, {
+      deadline: options.deadline,
+    });
   }
 }
 
 /** Compiles every `*.rego` file under `dir` (recursively) once; evaluation never re-parses. */
 export function loadRegoPolicyDir(dir: string): RegoPolicyEngine {
-  const files = regoFiles(dir).sort();
-  if (files.length === 0) throw new Error(`no .rego files in policy directory ${dir}`);
-  const modules: RegoModule[] = files.map((file) => ({
-    path: relative(dir, file),
-    source: readFileSync(file, 'utf8'),
-  }));
+  const modules = readRegoModules(dir);
   return new RegoPolicyEngine(
     compileModules(modules),
     modules.map((m) => m.path),
+  );
+}
+
+/** Builds the engine a policy set needs; throws `RegoCompileError` (or a load error) when it is broken. */
+export async function loadPolicyEngine(set: PolicySet): Promise<PolicyEngine> {
+  if (set.kind === 'wasm') return loadOpaWasmPolicy(set.file, set.bytes);
+  return new RegoPolicyEngine(
+    compileModules(set.modules),
+    set.modules.map((m) => m.path),
   );
 }

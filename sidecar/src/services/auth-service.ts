@@ -1,14 +1,14 @@
 import type { AuthorizeResponse, AuthServiceServer, Principal, ValidateTokenResponse } from '@cpod/proto';
 import { ApiError, type KeyValueStore, type Logger } from '@cpod/runtime';
 import { revocationKey, type TokenValidator } from '../auth/token-validator.js';
-import type { PolicyEngine } from '../policy/policy-engine.js';
+import type { PolicyPool } from '../policy/policy-pool.js';
 import { unary } from '../unary.js';
 
 export const AUTHZ_POLICY_PATH = 'data.cpod.authz.decision';
 
 export function authService(deps: {
   validator: TokenValidator;
-  policy: () => PolicyEngine;
+  policy: PolicyPool;
   revocations: KeyValueStore;
   logger: Logger;
 }): AuthServiceServer {
@@ -29,7 +29,7 @@ export function authService(deps: {
         resource: request.resource,
         context: request.context ?? {},
       };
-      const result = deps.policy().evaluate(AUTHZ_POLICY_PATH, input);
+      const result = await deps.policy.evaluate(AUTHZ_POLICY_PATH, input);
       // Fail closed: an undefined or malformed decision is a denial, never an allow.
       const decision = result.defined && isRecord(result.value) ? result.value : {};
       const allowed = decision.allow === true;

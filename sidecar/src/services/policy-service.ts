@@ -6,13 +6,14 @@ import type {
   WatchPolicyUpdatesRequest,
 } from '@cpod/proto';
 import { ApiError, type Logger } from '@cpod/runtime';
-import type { ServerWritableStream } from '@grpc/grpc-js';
-import { unimplemented } from '../grpc-errors.js';
-import type { PolicyEngine, PolicyResult } from '../policy/policy-engine.js';
-import { compileModules, RegoCompileError, RegoEvalError } from '../policy/rego/index.js';
+import { Metadata, type ServerWritableStream } from '@grpc/grpc-js';
+import type { PolicyResult } from '../policy/policy-engine.js';
+import type { PolicyPool } from '../policy/policy-pool.js';
+import type { PolicyWatcher } from '../policy/policy-watcher.js';
 import { unary } from '../unary.js';
 
 const PATH = /^(data\.)?[A-Za-z_][\w]*([./][A-Za-z_][\w]*)*$/;
+const MAX_DRY_RUN_MODULES = 100;
 
 /** Accepts `cpod/authz/allow`, `cpod.authz.allow` and `data.cpod.authz.allow`. */
 export function normalisePolicyPath(path: string): string {
@@ -33,11 +34,15 @@ export function interpret(result: PolicyResult): { allowed: boolean; reason: str
   return { allowed: false, reason: result.defined ? '' : 'undefined' };
 }
 
-export function policyService(deps: { policy: () => PolicyEngine; logger: Logger }): PolicyServiceServer {
+export function policyService(deps: {
+  pool: PolicyPool;
+  watcher: PolicyWatcher;
+  logger: Logger;
+}): PolicyServiceServer {
   return {
     evaluate: unary(deps.logger, 'Evaluate', async (request): Promise<EvaluateResponse> => {
       const path = normalisePolicyPath(request.path);
-      const result = evaluateSafely(() => deps.policy().evaluate(path, request.input ?? null));
+      const result = await deps.pool.evaluate(path, request.input ?? null);
       return { defined: result.defined, result: result.value, ...interpret(result) };
     }),
 
@@ -45,49 +50,41 @@ export function policyService(deps: { policy: () => PolicyEngine; logger: Logger
       const path = normalisePolicyPath(request.path);
       if (request.modules.length === 0)
         throw new ApiError('ERR_VALIDATION_FAILED', 'modules must not be empty', { field: 'modules' });
-      try {
-        const compiled = compileModules(
-          request.modules.map((m) => ({ path: m.path || 'module.rego', source: m.source })),
-        );
-        const result = compiled.evaluate(path, request.input ?? null);
-        return { defined: result.defined, result: result.value, ...interpret(result), errors: [] };
-      } catch (err) {
-        if (err instanceof RegoCompileError) {
-          return {
-            defined: false,
-            result: undefined,
-            allowed: false,
-            errors: err.errors.map((e) => ({
-              code: 'rego_compile_error',
-              message: e.message,
-              location: e.location,
-            })),
-          };
-        }
-        if (err instanceof RegoEvalError) {
-          return {
-            defined: false,
-            result: undefined,
-            allowed: false,
-            errors: [{ code: err.code, message: err.message, location: '' }],
-          };
-        }
-        throw err;
+      if (request.modules.length > MAX_DRY_RUN_MODULES)
+        throw new ApiError('ERR_VALIDATION_FAILED', `at most ${MAX_DRY_RUN_MODULES} modules`, {
+          field: 'modules',
+        });
+      const modules = request.modules.map((m, i) => ({
+        path: m.path || `module${i}.rego`,
+        source: m.source,
+      }));
+      const outcome = await deps.pool.dryRun(modules, path, request.input ?? null);
+      if (!outcome.ok) {
+        return { defined: false, result: undefined, allowed: false, errors: outcome.problems };
       }
+      const { result } = outcome;
+      return {
+        defined: result.defined,
+        result: result.value,
+        allowed: interpret(result).allowed,
+        errors: [],
+      };
     }),
 
     watchPolicyUpdates: (call: ServerWritableStream<WatchPolicyUpdatesRequest, PolicyUpdate>) => {
-      call.emit('error', unimplemented('WatchPolicyUpdates (policy hot reload)', 3));
+      const unsubscribe = deps.watcher.subscribe((update) => {
+        call.write({
+          revision: update.revision,
+          modules: update.modules,
+          loadedAt: update.loadedAt.toISOString(),
+        });
+      });
+      // Headers now, so a client knows its subscription is live before the first reload.
+      call.sendMetadata(new Metadata());
+      const stop = () => unsubscribe();
+      call.on('cancelled', stop);
+      call.on('close', stop);
+      call.on('error', stop);
     },
   };
-}
-
-function evaluateSafely(run: () => PolicyResult): PolicyResult {
-  try {
-    return run();
-  } catch (err) {
-    if (err instanceof RegoEvalError)
-      throw new ApiError('ERR_POLICY_ERROR', `${err.code}: ${err.message}`, { expose: true });
-    throw err;
-  }
 }

@@ -1,11 +1,13 @@
 /** Parsed Rego, before name resolution. Every node carries its source location. */
+import type { RDecimal } from './value.js';
+
 export interface Loc {
   file: string;
   line: number;
   col: number;
 }
 
-export type Scalar = null | boolean | number | bigint | string;
+export type Scalar = null | boolean | number | bigint | string | RDecimal;
 
 export type Term =
   | { type: 'scalar'; value: Scalar; loc: Loc }

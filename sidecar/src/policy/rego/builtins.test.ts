@@ -100,3 +100,99 @@ describe('built-ins', () => {
     );
   });
 });
+
+describe('json.match_schema and json.verify_schema', () => {
+  const schema = `{
+    "type": "object",
+    "required": ["id", "tags"],
+    "properties": {
+      "id": {"type": "integer", "minimum": 1},
+      "tags": {"type": "array", "items": {"type": "string"}, "uniqueItems": true},
+      "kind": {"enum": ["a", "b"]},
+      "ref": {"$ref": "#/definitions/name"}
+    },
+    "additionalProperties": false,
+    "definitions": {"name": {"type": "string", "pattern": "^[a-z]+$"}}
+  }`;
+
+  it('accepts a matching document, given as a value or as JSON text', () => {
+    expect(run(`json.match_schema({"id": 5, "tags": ["x"], "ref": "abc"}, ${schema})`)).toEqual([true, []]);
+    expect(run(`json.match_schema(\`{"id": 5, "tags": []}\`, ${schema})`)).toEqual([true, []]);
+    expect(run('json.match_schema(1, `{"type": "number"}`)')).toEqual([true, []]);
+  });
+
+  it('reports every failure with the field, the kind and the validator wording', () => {
+    const [ok, errors] = run(
+      `json.match_schema({"id": 0, "tags": ["x", "x", 1], "kind": "c", "ref": "A", "extra": 1}, ${schema})`,
+    ) as [boolean, { field: string; type: string; desc: string; error: string }[]];
+    expect(ok).toBe(false);
+    expect(errors.map((e) => [e.field, e.type])).toEqual(
+      expect.arrayContaining([
+        ['(root)', 'additional_property_not_allowed'],
+        ['id', 'number_gte'],
+        ['tags', 'unique'],
+        ['tags.2', 'invalid_type'],
+        ['kind', 'enum'],
+        ['ref', 'pattern'],
+      ]),
+    );
+    expect(errors.find((e) => e.field === 'tags.2')).toEqual({
+      desc: 'Invalid type. Expected: string, given: integer',
+      error: 'tags.2: Invalid type. Expected: string, given: integer',
+      field: 'tags.2',
+      type: 'invalid_type',
+    });
+    expect(run(`json.match_schema({"tags": []}, ${schema})`)).toEqual([
+      false,
+      [{ desc: 'id is required', error: '(root): id is required', field: '(root)', type: 'required' }],
+    ]);
+  });
+
+  it('supports combinators and conditionals', () => {
+    const s = '{"anyOf": [{"type": "string"}, {"type": "null"}], "not": {"const": "no"}}';
+    // A string operand is JSON text, so string documents are quoted.
+    expect(run(`json.match_schema(\`"yes"\`, ${s})[0]`)).toBe(true);
+    expect(run(`json.match_schema(null, ${s})[0]`)).toBe(true);
+    expect(run(`json.match_schema(\`"no"\`, ${s})[1][0].type`)).toBe('number_not');
+    expect(run(`json.match_schema(1, ${s})[1][0].type`)).toBe('number_any_of');
+    const c = '{"if": {"minimum": 10}, "then": {"multipleOf": 5}, "else": {"maximum": 3}}';
+    expect(
+      run(`[json.match_schema(15, ${c})[0], json.match_schema(12, ${c})[0], json.match_schema(4, ${c})[0]]`),
+    ).toEqual([true, false, false]);
+  });
+
+  it('validates schemas themselves', () => {
+    expect(run('json.verify_schema({"type": "string"})')).toEqual([true, null]);
+    expect(run('json.verify_schema(`{"type": "text"}`)')).toEqual([
+      false,
+      'has a primitive type that is NOT VALID -- given: /text/ Expected valid values are:[array boolean integer number null object string]',
+    ]);
+    expect(() => run('json.match_schema({}, {"minLength": -1})')).toThrowError(
+      /json\.match_schema: minLength must be of a non-negative integer/,
+    );
+  });
+});
+
+describe('decimal literals float64 cannot hold', () => {
+  it('order, compare and key by the number they denote', () => {
+    expect(run('[1e400 > 1e399, 1e-400 > 0, 0.1234567890123456789 > 0.1234567890123456788]')).toEqual([
+      true,
+      true,
+      true,
+    ]);
+    expect(run('[1e-400 == 1e-400, 1e-400 == 0, 10e-401 == 1e-400, -1e-400 < 0]')).toEqual([
+      true,
+      false,
+      true,
+      true,
+    ]);
+    expect(run('count({1e-400, 10e-401, 0})')).toBe(2);
+    expect(run('[0.1 == 0.10, 3.50 == 3.5, 1e2 == 100]')).toEqual([true, true, true]);
+  });
+
+  it('compute with their float approximation and print as written', () => {
+    expect(run('0.1234567890123456789 * 2')).toBe(0.24691357802469135);
+    expect(run('json.marshal([1e-400])')).toBe('[1e-400]');
+    expect(run('type_name(1e-400)')).toBe('number');
+  });
+});

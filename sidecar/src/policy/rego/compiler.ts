@@ -4,6 +4,7 @@ import { BUILTINS } from './builtins/index.js';
 import type { BuiltinTable } from './builtins/types.js';
 import { RegoCompileError, type RegoErrorDetail } from './errors.js';
 import type { CRule, FnTarget, IExpr, IExprKind, IT, IWith, RuleNode } from './ir.js';
+import { collectMocked, typeCheckQuery, typeCheckRule } from './type-check.js';
 import { equal as equalConst, RObject, RSet, type Value } from './value.js';
 
 /** Variable scope: a rule body, comprehension body, `every` body or negated body. */
@@ -72,6 +73,8 @@ export class Compiler {
   private errors: RegoErrorDetail[] = [];
   private deps = new Map<RuleNode, Set<RuleNode>>();
   private curDeps: Set<RuleNode> | undefined;
+  /** Built-ins some module replaces with `with`: the type check leaves their calls alone. */
+  private mocked = new Set<string>();
   /** `data` refs per rule node, resolved to rule nodes once every rule is placed. */
   private refDeps = new Map<RuleNode, IT[][]>();
   private curRefDeps: IT[][] | undefined;
@@ -181,7 +184,25 @@ export class Compiler {
     for (const p of pending) this.compileRule(p.rule, p.mod, p.node, p.keys);
     this.checkNodes();
     this.checkRecursion();
+    // As in OPA, types are checked only once everything else is sound.
+    if (this.errors.length === 0) this.typeCheck();
     this.throwIfErrors();
+  }
+
+  private rules(): CRule[] {
+    const out: CRule[] = [];
+    for (const n of this.nodes) {
+      out.push(...n.complete, ...n.partial, ...n.funcs);
+      if (n.defaultRule) out.push(n.defaultRule);
+    }
+    return out;
+  }
+
+  private typeCheck(): void {
+    const rules = this.rules();
+    this.mocked = collectMocked(rules);
+    const report = (message: string, loc: string) => this.err(message, loc);
+    for (const r of rules) typeCheckRule(r, this.mocked, report);
   }
 
   private checkNodes(): void {
@@ -344,6 +365,11 @@ export class Compiler {
     const frame = new Frame();
     const scope = new Scope(undefined, frame);
     const { body } = this.body(lits, scope, QUERY_CTX);
+    if (this.errors.length === 0) {
+      const mocked = collectMocked([], body);
+      for (const m of this.mocked) mocked.add(m);
+      typeCheckQuery(body, mocked, (message, loc) => this.err(message, loc));
+    }
     this.throwIfErrors();
     const outputs: { name: string; slot: number }[] = [];
     for (const [name, slot] of scope.vars) outputs.push({ name, slot });

@@ -3,7 +3,10 @@
  * many times. Results are plain JS values:
  * - sets become arrays sorted in OPA's value order;
  * - objects become plain objects; a non-string key is rendered as its JSON text (`1` → `"1"`);
- * - integers outside ±(2^53 − 1) are returned as `bigint` so they stay exact.
+ * - integers outside ±(2^53 − 1) are returned as `bigint` so they stay exact;
+ * - decimal literals float64 cannot hold (`1e-400`) compare exactly but are returned as their float.
+ *
+ * Compiling also type-checks built-in calls and operators (`rego_type_error`, as OPA reports them).
  */
 import type { ModuleAST } from './ast.js';
 import { type CompiledQuery, Compiler } from './compiler.js';

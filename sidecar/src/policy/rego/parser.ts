@@ -1,7 +1,7 @@
 import type { ImportAST, Literal, Loc, ModuleAST, RuleAST, RuleElse, Term, With } from './ast.js';
 import { RegoParseError } from './errors.js';
 import { type Token, tokenize } from './lexer.js';
-import { normInt } from './value.js';
+import { decimalOf, type Num, normInt, RDecimal } from './value.js';
 
 const KEYWORDS = new Set([
   'package',
@@ -39,23 +39,34 @@ const BINARY: Record<string, { prec: number; fn: string }> = {
 /** Comprehension and collection elements are parsed above `|` so that `[x | body]` is unambiguous. */
 const ELEMENT_PREC = 4;
 
-/** Integers stay exact; `1e30` is an integer too, so it becomes a bigint rather than a rounded float. */
-export function parseNumber(text: string): number | bigint {
+/** Beyond this exponent an integer literal is kept as a decimal rather than expanded to a bigint. */
+const MAX_INT_EXP = 1000;
+
+/**
+ * Integers stay exact (`1e30` is an integer too, so it becomes a bigint rather than a rounded float);
+ * other literals are floats unless float64 would change the number they denote (`1e-400`,
+ * `0.1234567890123456789`), which are kept as exact decimals, as OPA keeps number text.
+ */
+export function parseNumber(text: string): Num {
   if (/^\d+$/.test(text)) {
     const n = Number(text);
     return Number.isSafeInteger(n) ? n : normInt(BigInt(text));
   }
   const n = Number(text);
-  if (Number.isInteger(n) && !Number.isSafeInteger(n)) {
-    const m = /^(\d+)(?:\.(\d*))?[eE]([+-]?\d+)$/.exec(text);
-    if (m) {
-      const frac = m[2] ?? '';
-      const exp = Number(m[3]) - frac.length;
-      const digits = BigInt(m[1]! + frac);
-      if (exp >= 0 && exp < 400) return normInt(digits * 10n ** BigInt(exp));
-    }
+  const d = decimalOf(text);
+  if (d === undefined) return n;
+  if (d.exp >= 0 && d.exp <= MAX_INT_EXP) return normInt(d.coef * 10n ** BigInt(d.exp));
+  const shortest = Number.isFinite(n) ? decimalOf(String(n)) : undefined;
+  if (shortest !== undefined && shortest.coef === d.coef && shortest.exp === d.exp) return n;
+  return new RDecimal(d.coef, d.exp, n, text);
+}
+
+export function negateNumber(v: Num): Num {
+  if (typeof v === 'bigint') return normInt(-v);
+  if (v instanceof RDecimal) {
+    return new RDecimal(-v.coef, v.exp, -v.approx, v.text.startsWith('-') ? v.text.slice(1) : `-${v.text}`);
   }
-  return n;
+  return v === 0 ? 0 : -v;
 }
 
 class Parser {
@@ -409,7 +420,7 @@ class Parser {
         const n = this.tok;
         this.pos++;
         const v = parseNumber(n.text);
-        const neg = typeof v === 'bigint' ? normInt(-v) : v === 0 ? 0 : -v;
+        const neg = negateNumber(v);
         return this.parsePostfix({ type: 'scalar', value: neg, loc: this.loc(t) });
       }
       const operand = this.parseUnary();

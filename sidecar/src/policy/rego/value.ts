@@ -4,7 +4,74 @@
  * spirit) JS arrays; sets and objects are classes keyed by a canonical string so that any value can
  * be an element or a key, with OPA's equality (1 == 1.0, structural equality of composites).
  */
-export type Value = null | boolean | number | bigint | string | Value[] | RSet | RObject;
+export type Value = null | boolean | number | bigint | string | Value[] | RSet | RObject | RDecimal;
+
+/**
+ * A number literal that float64 cannot hold (`1e-400`, `0.1234567890123456789`), kept exact as OPA
+ * keeps number text, so that it orders, compares and keys as the number it denotes. Value `coef ×
+ * 10^exp` with no trailing zeros in `coef`. Arithmetic and other built-ins see `approx`. Never equal
+ * to a plain number: those denote their shortest decimal text, which a decimal is only created for
+ * when it differs.
+ */
+export class RDecimal {
+  constructor(
+    readonly coef: bigint,
+    readonly exp: number,
+    readonly approx: number,
+    readonly text: string,
+  ) {}
+
+  key(): string {
+    return `\u0000#d${this.coef}e${this.exp}`;
+  }
+}
+
+export type Num = number | bigint | RDecimal;
+
+/** The float / bigint view built-ins compute with. */
+export function numValue(n: Num): number | bigint {
+  return n instanceof RDecimal ? n.approx : n;
+}
+
+/** Exact decimal (`coef × 10^exp`, coef without trailing zeros) of decimal number text. */
+export function decimalOf(text: string): { coef: bigint; exp: number } | undefined {
+  const m = /^([+-]?)(\d*)(?:\.(\d*))?(?:[eE]([+-]?\d+))?$/.exec(text);
+  if (!m || (m[2] === '' && (m[3] ?? '') === '')) return undefined;
+  const frac = m[3] ?? '';
+  let digits = `${m[2]}${frac}`.replace(/^0+/, '');
+  let exp = Number(m[4] ?? 0) - frac.length;
+  if (digits === '') return { coef: 0n, exp: 0 };
+  const trimmed = digits.replace(/0+$/, '');
+  exp += digits.length - trimmed.length;
+  digits = trimmed;
+  const coef = BigInt(digits);
+  return { coef: m[1] === '-' ? -coef : coef, exp };
+}
+
+function decimalOfNum(n: number | bigint | RDecimal): { coef: bigint; exp: number } {
+  if (n instanceof RDecimal) return n;
+  if (typeof n === 'bigint') return decimalOf(n.toString())!;
+  return decimalOf(String(n))!;
+}
+
+function digitCount(c: bigint): number {
+  return (c < 0n ? -c : c).toString().length;
+}
+
+/** Exact order of two decimals, comparing magnitudes first so huge exponents stay cheap. */
+function compareDecimals(a: { coef: bigint; exp: number }, b: { coef: bigint; exp: number }): number {
+  const sa = a.coef > 0n ? 1 : a.coef < 0n ? -1 : 0;
+  const sb = b.coef > 0n ? 1 : b.coef < 0n ? -1 : 0;
+  if (sa !== sb) return sa < sb ? -1 : 1;
+  if (sa === 0) return 0;
+  const ma = digitCount(a.coef) + a.exp;
+  const mb = digitCount(b.coef) + b.exp;
+  if (ma !== mb) return (ma < mb ? -1 : 1) * sa;
+  const e = Math.min(a.exp, b.exp);
+  const x = a.coef * 10n ** BigInt(a.exp - e);
+  const y = b.coef * 10n ** BigInt(b.exp - e);
+  return x < y ? -1 : x > y ? 1 : 0;
+}
 
 /** Canonical key of a value: equal values have equal keys. Strings map to themselves (no allocation). */
 export function keyOf(v: Value): string {
@@ -151,8 +218,8 @@ export function isObject(v: Value | undefined): v is RObject {
 export function isSet(v: Value | undefined): v is RSet {
   return v instanceof RSet;
 }
-export function isNumber(v: Value | undefined): v is number | bigint {
-  return typeof v === 'number' || typeof v === 'bigint';
+export function isNumber(v: Value | undefined): v is Num {
+  return typeof v === 'number' || typeof v === 'bigint' || v instanceof RDecimal;
 }
 
 export function typeName(v: Value): string {
@@ -168,6 +235,7 @@ export function typeName(v: Value): string {
       if (v === null) return 'null';
       if (Array.isArray(v)) return 'array';
       if (v instanceof RSet) return 'set';
+      if (v instanceof RDecimal) return 'number';
       return 'object';
   }
 }
@@ -185,6 +253,7 @@ function typeOrder(v: Value): number {
       if (v === null) return 0;
       if (Array.isArray(v)) return 4;
       if (v instanceof RObject) return 5;
+      if (v instanceof RDecimal) return 2;
       return 6;
   }
 }
@@ -206,8 +275,10 @@ export function compareStrings(a: string, b: string): number {
   return a.length < b.length ? -1 : a.length > b.length ? 1 : 0;
 }
 
-export function compareNumbers(a: number | bigint, b: number | bigint): number {
+export function compareNumbers(a: Num, b: Num): number {
   if (typeof a === 'number' && typeof b === 'number') return a < b ? -1 : a > b ? 1 : 0;
+  if (a instanceof RDecimal || b instanceof RDecimal)
+    return compareDecimals(decimalOfNum(a), decimalOfNum(b));
   if (typeof a === 'bigint' && typeof b === 'bigint') return a < b ? -1 : a > b ? 1 : 0;
   // Mixed: compare exactly when the float is integral, otherwise via floats.
   const fa = typeof a === 'number' ? a : b;
@@ -232,7 +303,7 @@ export function compare(a: Value, b: Value): number {
     case 1:
       return a === b ? 0 : a === false ? -1 : 1;
     case 2:
-      return compareNumbers(a as number | bigint, b as number | bigint);
+      return compareNumbers(a as Num, b as Num);
     case 3:
       return compareStrings(a as string, b as string);
     case 4:
@@ -268,6 +339,7 @@ export function equal(a: Value, b: Value): boolean {
   const t = typeof a;
   if (t === 'string' || t === 'boolean' || a === null || b === null) return false;
   if (t === 'number' || t === 'bigint') return isNumber(b) && compareNumbers(a as number, b) === 0;
+  if (a instanceof RDecimal) return isNumber(b) && compareNumbers(a, b) === 0;
   if (Array.isArray(a)) {
     if (!Array.isArray(b) || a.length !== b.length) return false;
     for (let i = 0; i < a.length; i++) if (!equal(a[i]!, b[i]!)) return false;
@@ -309,7 +381,7 @@ export function fromJS(x: unknown): Value {
     case 'object': {
       if (x === null) return null;
       if (Array.isArray(x)) return x.map(fromJS);
-      if (x instanceof RSet || x instanceof RObject) return x;
+      if (x instanceof RSet || x instanceof RObject || x instanceof RDecimal) return x;
       if (x instanceof Set) return RSet.of([...x].map(fromJS));
       if (x instanceof Map) return RObject.fromEntries([...x].map(([k, v]) => [fromJS(k), fromJS(v)]));
       const maybeJson = x as { toJSON?: () => unknown };
@@ -335,14 +407,16 @@ export function toJS(v: Value): unknown {
   if (v === null || typeof v !== 'object') return v;
   if (Array.isArray(v)) return v.map(toJS);
   if (v instanceof RSet) return v.sorted().map(toJS);
+  if (v instanceof RDecimal) return v.approx;
   const out: Record<string, unknown> = {};
   for (const [k, val] of v.sorted()) out[typeof k === 'string' ? k : toJSON(k)] = toJS(val);
   return out;
 }
 
 /** Number text as Go's json encoder / OPA prints it. */
-export function formatNumber(n: number | bigint): string {
+export function formatNumber(n: Num): string {
   if (typeof n === 'bigint') return n.toString();
+  if (n instanceof RDecimal) return n.text;
   if (Object.is(n, -0)) return '0';
   if (Number.isInteger(n) && Math.abs(n) < 1e21) return BigInt(n).toString();
   const s = String(n);
@@ -368,6 +442,7 @@ export function toJSON(v: Value): string {
       if (v === null) return 'null';
       if (Array.isArray(v)) return `[${v.map(toJSON).join(',')}]`;
       if (v instanceof RSet) return `[${v.sorted().map(toJSON).join(',')}]`;
+      if (v instanceof RDecimal) return v.text;
       return `{${v
         .sorted()
         .map(([k, val]) => `${quoteJSON(typeof k === 'string' ? k : toJSON(k))}:${toJSON(val)}`)
@@ -389,6 +464,7 @@ export function toRegoString(v: Value): string {
       if (v === null) return 'null';
       if (Array.isArray(v)) return `[${v.map(toRegoString).join(', ')}]`;
       if (v instanceof RSet) return v.size === 0 ? 'set()' : `{${v.sorted().map(toRegoString).join(', ')}}`;
+      if (v instanceof RDecimal) return v.text;
       return `{${v
         .sorted()
         .map(([k, val]) => `${toRegoString(k)}: ${toRegoString(val)}`)

@@ -1,5 +1,16 @@
 import { BuiltinError } from '../errors.js';
-import { compare, equal, isNumber, keyOf, RObject, RSet, toJSON, typeName, type Value } from '../value.js';
+import {
+  compare,
+  equal,
+  isNumber,
+  keyOf,
+  numValue,
+  RObject,
+  RSet,
+  toJSON,
+  typeName,
+  type Value,
+} from '../value.js';
 import { add, mul } from './numbers.js';
 import { arr, type BuiltinTable, builtinErr, collection, def, int, obj, set, typeErr } from './types.js';
 
@@ -38,8 +49,7 @@ function setOfSets(args: Value[], i: number): RSet[] {
 
 function numbersOf(args: Value[], i: number): (number | bigint)[] {
   const xs = collection(args, i, 'one of {array, set}');
-  for (const x of xs) if (!isNumber(x)) typeErr(i + 1, 'one of {array, set}', args[i]!);
-  return xs as (number | bigint)[];
+  return xs.map((x) => (isNumber(x) ? numValue(x) : typeErr(i + 1, 'one of {array, set}', args[i]!)));
 }
 
 /** Deep merge used by object.union: values that are both objects merge, otherwise b wins. */

@@ -2,7 +2,7 @@
 import YAML from 'yaml';
 import type { Term } from '../ast.js';
 import { parseTerm } from '../parser.js';
-import { fromJS, RObject, RSet, toJSON, type Value } from '../value.js';
+import { fromJS, RDecimal, RObject, RSet, toJSON, type Value } from '../value.js';
 import { type BuiltinTable, builtinErr, def, obj, str, typeErr } from './types.js';
 
 const B64 = /^[A-Za-z0-9+/]*={0,2}$/;
@@ -91,6 +91,7 @@ function toPlain(v: Value): unknown {
   if (v === null || typeof v !== 'object') return typeof v === 'bigint' ? Number(v) : v;
   if (Array.isArray(v)) return v.map(toPlain);
   if (v instanceof RSet) return v.sorted().map(toPlain);
+  if (v instanceof RDecimal) return v.approx;
   const out: Record<string, unknown> = {};
   for (const [k, x] of v.sorted()) out[typeof k === 'string' ? k : toJSON(k)] = toPlain(x);
   return out;

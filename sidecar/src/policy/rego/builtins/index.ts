@@ -1,6 +1,7 @@
 import { collectionBuiltins } from './collections.js';
 import { cryptoBuiltins } from './crypto.js';
 import { encodingBuiltins } from './encoding.js';
+import { jsonSchemaBuiltins } from './json-schema.js';
 import { jwtBuiltins } from './jwt.js';
 import { miscBuiltins } from './misc.js';
 import { numberBuiltins } from './numbers.js';
@@ -18,6 +19,7 @@ export const BUILTINS: BuiltinTable = {
   ...typeBuiltins,
   ...patternBuiltins,
   ...encodingBuiltins,
+  ...jsonSchemaBuiltins,
   ...cryptoBuiltins,
   ...timeBuiltins,
   ...jwtBuiltins,

@@ -14,7 +14,7 @@ import {
   X509Certificate,
 } from 'node:crypto';
 import { BuiltinError } from '../errors.js';
-import { compareNumbers, isNumber, RObject, toJSON, type Value } from '../value.js';
+import { compareNumbers, isNumber, numValue, RObject, toJSON, type Value } from '../value.js';
 import { parseJSONValue } from './encoding.js';
 import { type BuiltinTable, builtinErr, def, obj, str } from './types.js';
 
@@ -148,7 +148,7 @@ function decodeVerify(a: Value[], nowNs: bigint): Value {
   const secret = c.getStr('secret');
   const wantAlg = c.getStr('alg');
   const time = c.getStr('time');
-  const nowSec = isNumber(time) ? Number(time) / 1e9 : Number(nowNs) / 1e9;
+  const nowSec = isNumber(time) ? Number(numValue(time)) / 1e9 : Number(nowNs) / 1e9;
   const keys: (KeyObject | string)[] = [];
   if (typeof secret === 'string') keys.push(secret);
   if (typeof cert === 'string') keys.push(...publicKeys(cert));

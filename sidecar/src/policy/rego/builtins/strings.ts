@@ -1,5 +1,5 @@
 import { BuiltinError } from '../errors.js';
-import { isNumber, RSet, toRegoString, type Value } from '../value.js';
+import { isNumber, numValue, RSet, toRegoString, type Value } from '../value.js';
 import { intOf } from './numbers.js';
 import { arr, type BuiltinTable, builtinErr, collection, def, int, num, obj, str, typeErr } from './types.js';
 
@@ -69,10 +69,11 @@ type FmtArg =
 function toFmtArg(v: Value): FmtArg {
   if (typeof v === 'string') return { kind: 'str', v };
   if (isNumber(v)) {
-    const i = intOf(v);
+    const n = numValue(v);
+    const i = intOf(n);
     if (i !== undefined)
       return { kind: 'int', v: i, big: i > 9223372036854775807n || i < -9223372036854775808n };
-    return { kind: 'float', v: Number(v) };
+    return { kind: 'float', v: Number(n) };
   }
   return { kind: 'str', v: toRegoString(v) };
 }

@@ -1,5 +1,5 @@
 /** time.* built-ins. Times are int64 nanoseconds since the epoch (bigint when large), as in OPA. */
-import { isNumber, normInt, type Value } from '../value.js';
+import { isNumber, normInt, numValue, type Value } from '../value.js';
 import { intOf } from './numbers.js';
 import { type BuiltinTable, builtinErr, def, int, str, typeErr } from './types.js';
 
@@ -132,7 +132,7 @@ function wallClock(v: Value, name: string, allowLayout = false): Wall {
     }
   }
   if (!isNumber(nsV)) return typeErr(1, 'number', nsV);
-  const ns = intOf(nsV) ?? BigInt(Math.trunc(Number(nsV)));
+  const ns = intOf(numValue(nsV)) ?? BigInt(Math.trunc(Number(numValue(nsV))));
   if (ns > INT64_MAX || ns < INT64_MIN) builtinErr('timestamp too big');
   let ms = ns / NS_PER_MS;
   let rem = ns % NS_PER_MS;

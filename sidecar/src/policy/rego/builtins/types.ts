@@ -1,5 +1,5 @@
 import { BuiltinError } from '../errors.js';
-import { isNumber, RObject, RSet, typeName, type Value } from '../value.js';
+import { isNumber, numValue, RObject, RSet, typeName, type Value } from '../value.js';
 
 /** Per-query facts built-ins may need (OPA keeps `time.now_ns` stable within one query). */
 export interface BuiltinContext {
@@ -37,7 +37,7 @@ export function str(args: Value[], i: number): string {
 export function num(args: Value[], i: number): number | bigint {
   const v = args[i]!;
   if (!isNumber(v)) typeErr(i + 1, 'number', v);
-  return v;
+  return numValue(v);
 }
 
 /** A number that must be an integer; returned as JS number (callers use it as a count or index). */
