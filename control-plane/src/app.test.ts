@@ -17,7 +17,7 @@ let app: ReturnType<typeof createControlPlaneApp>;
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'cpod-cp-'));
   store = await openPgliteDocuments();
-  keys = await loadSigningKeys(join(dir, 'keys/signing-key.json'));
+  keys = await loadSigningKeys(join(dir, 'keys/signing-key.json'), { tokenTtlSeconds: 3600 });
   app = createControlPlaneApp({
     store,
     keys,
@@ -212,7 +212,7 @@ describe('keys and metadata', () => {
   it('persists the signing key with mode 0600 and reuses it', async () => {
     const path = join(dir, 'keys/signing-key.json');
     expect(statSync(path).mode & 0o777).toBe(0o600);
-    const again = await loadSigningKeys(path);
+    const again = await loadSigningKeys(path, { tokenTtlSeconds: 3600 });
     expect(again.current.kid).toBe(keys.current.kid);
   });
 

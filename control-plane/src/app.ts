@@ -35,6 +35,12 @@ export function createControlPlaneApp(deps: ControlPlaneDeps): Hono {
   app.get('/.well-known/jwks.json', jwks);
   app.get('/.well-known/oauth-authorization-server', (c) => c.json(authorizationServerMetadata(deps.issuer)));
 
+  app.post('/v1/keys/rotate', requireAdmin(deps.adminToken), async (c) => {
+    const { kid, previousKid } = await deps.keys.rotate();
+    deps.logger.info('signing key rotated', { kid, previous_kid: previousKid });
+    return c.json({ kid, previous_kid: previousKid, jwks_kids: deps.keys.jwks().keys.map((k) => k.kid) });
+  });
+
   app.use('/v1/oauth/apps', requireAdmin(deps.adminToken));
   app.use('/v1/oauth/apps/*', requireAdmin(deps.adminToken));
   app.route('/v1/oauth/apps', appRoutes(deps.store, maxBodyBytes));

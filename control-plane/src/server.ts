@@ -28,7 +28,9 @@ export async function startControlPlane(
   const adminToken = config.adminToken ?? generateAdminToken();
   const store = await openDocumentStore(config.stores('control-plane'));
   try {
-    const keys = await loadSigningKeys(config.controlPlane.signingKeyPath);
+    const keys = await loadSigningKeys(config.controlPlane.signingKeyPath, {
+      tokenTtlSeconds: config.controlPlane.accessTokenTtlSeconds,
+    });
     const app = createControlPlaneApp({
       store,
       keys,

@@ -139,6 +139,10 @@ export async function getToken(platform: Platform, app: AppCredentials, scope?: 
 
 /** The control plane's private signing key, read from the data dir: lets tests forge tokens with the real key. */
 export function signingKey(platform: Platform): { kid: string; privateJwk: Record<string, unknown> } {
-  const file = JSON.parse(readFileSync(join(platform.dataDir, 'control-plane/signing-key.json'), 'utf8'));
-  return file.keys.at(-1);
+  const file = JSON.parse(readFileSync(join(platform.dataDir, 'control-plane/signing-key.json'), 'utf8')) as {
+    keys: Array<{ kid: string; role?: string; privateJwk: Record<string, unknown> }>;
+  };
+  const current = file.keys.find((k) => k.role === 'current');
+  if (!current) throw new Error('signing key file has no current key');
+  return current;
 }
