@@ -1,3 +1,4 @@
+import { createHash } from 'node:crypto';
 import { ApiError, type KeyValueStore } from '@cpod/runtime';
 import { createRemoteJWKSet, errors, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose';
 
@@ -10,6 +11,18 @@ export interface TokenValidatorOptions {
   issuer: string;
   audience: string;
   revocations: KeyValueStore;
+  /** Verified tokens remembered by hash (default 10 000); 0 turns the cache off. */
+  cacheSize?: number;
+  /** Overrides the remote JWKS (tests count signature checks through it). */
+  keys?: JWTVerifyGetKey;
+}
+
+type Claims = JWTPayload & Record<string, unknown>;
+
+export interface TokenCacheStats {
+  hits: number;
+  misses: number;
+  size: number;
 }
 
 export type ValidationResult =
@@ -26,18 +39,64 @@ export const revocationKey = (jti: string) => `revoked:${jti}`;
  */
 export class TokenValidator {
   private readonly jwks: JWTVerifyGetKey;
+  /**
+   * SHA-256 of the token → its verified claims, until `exp`. Keyed by hash so the cache never
+   * holds a usable credential; a Map in insertion order doubles as the eviction queue.
+   */
+  private readonly verified = new Map<string, Claims>();
+  private readonly cacheSize: number;
+  private readonly counts = { hits: 0, misses: 0 };
 
   constructor(private readonly options: TokenValidatorOptions) {
     // jose caches the key set and refetches at most once per cooldown on an unknown kid.
-    this.jwks = createRemoteJWKSet(new URL(options.jwksUri), {
-      cooldownDuration: 30_000,
-      timeoutDuration: 2_000,
-    });
+    this.jwks =
+      options.keys ??
+      createRemoteJWKSet(new URL(options.jwksUri), {
+        cooldownDuration: 30_000,
+        timeoutDuration: 2_000,
+      });
+    this.cacheSize = options.cacheSize ?? 10_000;
+  }
+
+  get cacheStats(): TokenCacheStats {
+    return { ...this.counts, size: this.verified.size };
   }
 
   async validate(token: string): Promise<ValidationResult> {
     if (!token || token.length > 8192) return invalid('malformed', 'token is empty or too long');
-    let claims: JWTPayload & Record<string, unknown>;
+    const hash = this.cacheSize > 0 ? createHash('sha256').update(token).digest('base64url') : '';
+    const cached = hash ? this.verified.get(hash) : undefined;
+    if (cached !== undefined && (cached.exp ?? 0) * 1000 > Date.now()) {
+      this.counts.hits++;
+      // The signature is not checked again, but revocation is: it can happen at any moment,
+      // on any replica sharing the revocation store.
+      return this.checkRevocation(cached);
+    }
+    if (cached !== undefined) this.verified.delete(hash);
+    this.counts.misses++;
+    const result = await this.verify(token);
+    if (result.valid && hash) this.remember(hash, result.claims);
+    return result.valid ? this.checkRevocation(result.claims) : result;
+  }
+
+  private remember(hash: string, claims: Claims): void {
+    if (this.verified.size >= this.cacheSize) {
+      const oldest = this.verified.keys().next().value;
+      if (oldest !== undefined) this.verified.delete(oldest);
+    }
+    this.verified.set(hash, claims);
+  }
+
+  private async checkRevocation(claims: Claims): Promise<ValidationResult> {
+    if ((await this.options.revocations.get(revocationKey(String(claims.jti)))) !== null) {
+      return invalid('revoked', 'token has been revoked');
+    }
+    return { valid: true, claims };
+  }
+
+  /** Everything but revocation: signature, header and claims. */
+  private async verify(token: string): Promise<ValidationResult> {
+    let claims: Claims;
     try {
       const { payload } = await jwtVerify(token, this.jwks, {
         algorithms: ALLOWED_ALGORITHMS,
@@ -47,7 +106,7 @@ export class TokenValidator {
         clockTolerance: CLOCK_SKEW_SECONDS,
         requiredClaims: ['exp', 'iat', 'jti', 'sub'],
       });
-      claims = payload as JWTPayload & Record<string, unknown>;
+      claims = payload as Claims;
     } catch (err) {
       return classify(err);
     }
@@ -58,9 +117,6 @@ export class TokenValidator {
       return invalid('lifetime_too_long', 'token lifetime exceeds 3600 s');
     if (typeof claims.tenant_id !== 'string' || claims.tenant_id === '') {
       return invalid('missing_tenant', 'token carries no tenant_id');
-    }
-    if ((await this.options.revocations.get(revocationKey(String(claims.jti)))) !== null) {
-      return invalid('revoked', 'token has been revoked');
     }
     return { valid: true, claims };
   }
