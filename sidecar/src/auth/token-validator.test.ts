@@ -1,3 +1,5 @@
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { createMemoryKeyValue } from '@cpod/runtime';
 import { createLocalJWKSet, exportJWK, generateKeyPair, type JWTVerifyGetKey, SignJWT } from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -97,5 +99,37 @@ describe('TokenValidator cache', () => {
     await off.v.validate(a);
     await off.v.validate(a);
     expect(off.lookups.count).toBe(2);
+  });
+});
+
+describe('TokenValidator JWKS refetch', () => {
+  it('fetches the JWKS once for a burst of tokens with an unknown kid (no thundering herd)', async () => {
+    const pair = await generateKeyPair('RS256', { extractable: true });
+    const other = { ...(await exportJWK(pair.publicKey)), kid: 'other', alg: 'RS256' };
+    let fetches = 0;
+    const server = createServer((_req, res) => {
+      fetches++;
+      res.setHeader('content-type', 'application/json');
+      res.end(JSON.stringify({ keys: [other] }));
+    });
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const { port } = server.address() as AddressInfo;
+      const v = new TokenValidator({
+        jwksUri: `http://127.0.0.1:${port}/jwks`,
+        issuer: ISSUER,
+        audience: AUDIENCE,
+        revocations: createMemoryKeyValue(),
+      });
+      // Signed with k1, which the JWKS does not hold: every token misses.
+      const tokens = await Promise.all(Array.from({ length: 50 }, () => token()));
+      const results = await Promise.all(tokens.map((t) => v.validate(t)));
+      for (const r of results) expect(r).toMatchObject({ valid: false, reason: 'unknown_key' });
+      const again = await v.validate(await token());
+      expect(again).toMatchObject({ valid: false, reason: 'unknown_key' });
+      expect(fetches).toBe(1);
+    } finally {
+      server.close();
+    }
   });
 });
