@@ -1,3 +1,15 @@
+export {
+  type AuthStorage,
+  BrowserAuth,
+  type BrowserAuthOptions,
+  createPkcePair,
+  memoryStorage,
+  type PkcePair,
+  pkceChallenge,
+  type TokenSet,
+  type WebStorageLike,
+  webStorage,
+} from './browser-auth.js';
 export { CpodClient, type CpodClientOptions, type CpodEnv, DEFAULT_API_URL } from './client.js';
 export {
   AuthError,
