@@ -229,3 +229,28 @@ describe('policy hot reload', () => {
     });
   });
 });
+
+describe('sidecar /metrics after this traffic', () => {
+  it('counts RPCs by method and outcome, token cache hits, policy reloads and queue depth', async () => {
+    const res = await fetch(`${platform.metricsUrl}/metrics`);
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toContain('text/plain; version=0.0.4');
+    const text = await res.text();
+    const value = (series: string) => {
+      const line = text.split('\n').find((l) => l.startsWith(`${series} `));
+      return line === undefined ? undefined : Number(line.slice(series.length + 1));
+    };
+    expect(value('cpod_sidecar_rpc_total{method="Evaluate",outcome="ok"}')).toBeGreaterThan(3);
+    expect(
+      value('cpod_sidecar_rpc_total{method="Evaluate",outcome="deadline_exceeded"}'),
+    ).toBeGreaterThanOrEqual(2);
+    expect(value('cpod_sidecar_rpc_total{method="Authorize",outcome="ok"}')).toBeGreaterThan(3);
+    expect(value('cpod_sidecar_rpc_duration_seconds_count{method="ValidateToken"}')).toBeGreaterThan(3);
+    // The same bearer token was used many times: only the first needed a signature check.
+    expect(value('cpod_sidecar_token_cache_hits_total')).toBeGreaterThan(3);
+    expect(value('cpod_sidecar_policy_reloads_total{result="success"}')).toBeGreaterThanOrEqual(1);
+    expect(value('cpod_sidecar_policy_reloads_total{result="failure"}')).toBeGreaterThanOrEqual(1);
+    expect(value('cpod_sidecar_audit_appends_total')).toBeGreaterThan(3);
+    expect(value('cpod_sidecar_policy_queue_depth')).toBe(0);
+  });
+});

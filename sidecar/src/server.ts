@@ -20,6 +20,7 @@ import {
 import { Server, ServerCredentials } from '@grpc/grpc-js';
 import { AuditChain } from './audit/audit-chain.js';
 import { TokenValidator } from './auth/token-validator.js';
+import { Gauge, registry } from './metrics.js';
 import { PolicyPool } from './policy/policy-pool.js';
 import { readPolicySet } from './policy/policy-set.js';
 import { PolicyWatcher } from './policy/policy-watcher.js';
@@ -78,6 +79,29 @@ export async function startSidecar(config: PlatformConfig, logger: Logger): Prom
     await Promise.all([documents.close(), kv.close(), pool.close()]);
   };
   const validator = new TokenValidator({ ...checked, revocations: kv });
+  registry.add(
+    new Gauge(
+      'cpod_sidecar_token_cache_hits_total',
+      'ValidateToken calls answered from the verified-token cache (no signature check).',
+      () => validator.cacheStats.hits,
+      'counter',
+    ),
+  );
+  registry.add(
+    new Gauge(
+      'cpod_sidecar_token_cache_misses_total',
+      'ValidateToken calls that needed a signature check.',
+      () => validator.cacheStats.misses,
+      'counter',
+    ),
+  );
+  registry.add(
+    new Gauge(
+      'cpod_sidecar_policy_queue_depth',
+      'Policy evaluations waiting or running in the workers.',
+      () => pool.queueDepth,
+    ),
+  );
   const chain = new AuditChain(documents);
 
   const server = new Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
@@ -114,6 +138,11 @@ export async function startSidecar(config: PlatformConfig, logger: Logger): Prom
     fetch: async (request) => {
       const path = new URL(request.url).pathname;
       if (path === '/healthz') return Response.json({ status: 'ok' });
+      if (path === '/metrics') {
+        return new Response(registry.render(), {
+          headers: { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' },
+        });
+      }
       if (path === '/readyz') {
         try {
           await Promise.all([documents.ping(), kv.ping()]);

@@ -98,6 +98,11 @@ export class PolicyPool {
     return this.loaded;
   }
 
+  /** Evaluations queued or running across all workers. */
+  get queueDepth(): number {
+    return this.backlog.length + this.slots.reduce((n, s) => n + s.jobs.length, 0);
+  }
+
   get kind(): PolicySet['kind'] {
     return this.set.kind;
   }

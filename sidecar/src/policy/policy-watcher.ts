@@ -1,5 +1,6 @@
 import { type FSWatcher, watch } from 'node:fs';
 import type { Logger } from '@cpod/runtime';
+import { policyReloads } from '../metrics.js';
 import type { PolicyPool } from './policy-pool.js';
 import { readPolicySet } from './policy-set.js';
 
@@ -75,6 +76,7 @@ export class PolicyWatcher {
     } catch (err) {
       const message = err instanceof Error ? err.message : String(err);
       this.failure = { at: new Date(), message };
+      policyReloads.inc({ result: 'failure' });
       this.logger.error('policy reload failed; the previous policy stays in force', {
         revision: previous,
         error: message,
@@ -84,6 +86,7 @@ export class PolicyWatcher {
     this.failure = undefined;
     if (this.pool.revision === previous) return;
     const update = { revision: this.pool.revision, modules: this.pool.modules, loadedAt: this.pool.loadedAt };
+    policyReloads.inc({ result: 'success' });
     this.logger.info('policy reloaded', { revision: update.revision, modules: update.modules });
     for (const listener of this.listeners) listener(update);
   }

@@ -1,6 +1,7 @@
 import type { AuditEvent, AuditRecord, AuditServiceServer } from '@cpod/proto';
 import { ApiError, type Logger } from '@cpod/runtime';
 import type { AuditChain, AuditEventData, StoredAuditRecord } from '../audit/audit-chain.js';
+import { auditAppends } from '../metrics.js';
 import { unary } from '../unary.js';
 
 const TENANT = /^[\w-]{1,64}$/;
@@ -57,6 +58,7 @@ export function auditService(deps: { chain: AuditChain; logger: Logger }): Audit
   return {
     emitAuditEvent: unary(deps.logger, 'EmitAuditEvent', async (request) => {
       const record = await deps.chain.append(toEventData(request.event));
+      auditAppends.inc();
       return { record: toRecord(record) };
     }),
 

@@ -1,5 +1,6 @@
 import type { BucketKey, RateLimitServiceServer } from '@cpod/proto';
 import { ApiError, type KeyValueStore, type Logger, type TokenBucket } from '@cpod/runtime';
+import { rateLimitRejections } from '../metrics.js';
 import { unary } from '../unary.js';
 
 const PART = /^[\w.:@-]{1,200}$/;
@@ -42,6 +43,7 @@ export function rateLimitService(deps: {
       }
       const cost = Math.max(1, request.cost);
       const result = await deps.kv.takeTokens(key, limit, cost);
+      if (!result.allowed) rateLimitRejections.inc();
       return {
         allowed: result.allowed,
         limit: limit.capacity,
