@@ -223,6 +223,199 @@ describe('keys and metadata', () => {
     >;
     expect(meta.issuer).toBe(ISSUER);
     expect(meta.token_endpoint).toBe(`${ISSUER}/v1/oauth/token`);
-    expect(meta.grant_types_supported).toEqual(['client_credentials']);
+    expect(meta.grant_types_supported).toEqual(['client_credentials', 'authorization_code', 'refresh_token']);
+    expect(meta).toMatchObject({
+      authorization_endpoint: `${ISSUER}/v1/oauth/authorize`,
+      introspection_endpoint: `${ISSUER}/v1/oauth/introspect`,
+      response_types_supported: ['code'],
+      code_challenge_methods_supported: ['S256'],
+      authorization_response_iss_parameter_supported: true,
+    });
+    expect(meta.token_endpoint_auth_methods_supported).toEqual(
+      expect.arrayContaining(['client_secret_basic', 'client_secret_post', 'none']),
+    );
+  });
+
+  it('access token lifetime cannot be configured above one hour', () => {
+    const make = (ttl: number) => () =>
+      createControlPlaneApp({
+        store,
+        keys,
+        logger: createLogger({ level: 'silent' }),
+        adminToken: ADMIN,
+        issuer: ISSUER,
+        audience: 'cpod-api',
+        accessTokenTtlSeconds: ttl,
+      });
+    expect(make(3601)).toThrow(/accessTokenTtlSeconds/);
+    expect(make(3600)).not.toThrow();
+  });
+});
+
+describe('app registration: client types, grants and redirect URIs', () => {
+  const register = (body: Record<string, unknown>) =>
+    admin('/v1/oauth/apps', {
+      method: 'POST',
+      body: JSON.stringify({ name: 'x', tenant_id: 'acme', scopes: ['people:read'], ...body }),
+    });
+
+  it('public client: no client_secret in the 201 response and no secret stored', async () => {
+    const res = await register({
+      client_type: 'public',
+      grant_types: ['authorization_code', 'refresh_token'],
+      redirect_uris: ['https://spa.example.com/cb'],
+    });
+    expect(res.status).toBe(201);
+    const body = (await res.json()) as Record<string, unknown>;
+    expect(body).not.toHaveProperty('client_secret');
+    expect(body.client_type).toBe('public');
+    const stored = await store.collection('apps').get('_platform', String(body.client_id));
+    expect(stored?.secret_hash).toBeNull();
+    const rotate = await admin(`/v1/oauth/apps/${body.client_id}/rotate-secret`, { method: 'POST' });
+    expect(rotate.status).toBe(409);
+  });
+
+  it('a public client defaults to authorization_code + refresh_token and may never use client_credentials', async () => {
+    const defaulted = await register({
+      client_type: 'public',
+      redirect_uris: ['https://spa.example.com/cb'],
+    });
+    expect(((await defaulted.json()) as { grant_types: string[] }).grant_types).toEqual([
+      'authorization_code',
+      'refresh_token',
+    ]);
+    const res = await register({ client_type: 'public', grant_types: ['client_credentials'] });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { field: string }).field).toBe('grant_types');
+  });
+
+  it('confidential is the default client_type, and stored records without one are confidential', async () => {
+    const created = await newApp();
+    const one = (await (await admin(`/v1/oauth/apps/${created.client_id}`)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(one.client_type).toBe('confidential');
+    // A record written before client types existed.
+    const legacy = await store.collection('apps').get('_platform', created.client_id);
+    const { client_type: _dropped, ...withoutType } = legacy as Record<string, unknown>;
+    await store.collection('apps').delete('_platform', created.client_id);
+    await store.collection('apps').insert('_platform', withoutType as { id: string });
+    const again = (await (await admin(`/v1/oauth/apps/${created.client_id}`)).json()) as Record<
+      string,
+      unknown
+    >;
+    expect(again.client_type).toBe('confidential');
+    expect((await token(created.client_id, created.client_secret)).status).toBe(200);
+  });
+
+  it('redirect_uris are required for authorization_code and must be https (http only on loopback), no fragment', async () => {
+    const missing = await register({ grant_types: ['authorization_code'] });
+    expect(missing.status).toBe(400);
+    expect(((await missing.json()) as { field: string }).field).toBe('redirect_uris');
+    const cases: [string, number][] = [
+      ['https://app.example.com/cb', 201],
+      ['http://127.0.0.1:9000/cb', 201],
+      ['http://[::1]/cb', 201],
+      ['http://localhost:3000/cb', 201],
+      ['http://app.example.com/cb', 400],
+      ['https://app.example.com/cb#x', 400],
+      ['/relative', 400],
+      ['ftp://app.example.com/cb', 400],
+    ];
+    for (const [uri, status] of cases) {
+      const res = await register({ grant_types: ['authorization_code'], redirect_uris: [uri] });
+      expect(res.status, uri).toBe(status);
+      if (status === 400) expect(((await res.json()) as { field: string }).field).toBe('redirect_uris.0');
+    }
+  });
+
+  it('refresh_token is only accepted together with authorization_code', async () => {
+    const res = await register({ grant_types: ['client_credentials', 'refresh_token'] });
+    expect(res.status).toBe(400);
+    expect(((await res.json()) as { field: string }).field).toBe('grant_types');
+  });
+});
+
+describe('users API', () => {
+  const createUser = (body: Record<string, unknown>, auth = true) =>
+    (auth ? admin : (p: string, i: RequestInit) => app.request(p, i))('/v1/users', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify(body),
+    });
+
+  it('requires the admin token', async () => {
+    const res = await createUser(
+      { tenant_id: 'acme', email: 'a@example.com', password: 'x'.repeat(12) },
+      false,
+    );
+    expect(res.status).toBe(401);
+    expect((await app.request('/v1/users?tenant_id=acme')).status).toBe(401);
+  });
+
+  it('creates a user: 201 without the hash; argon2id stored; email lower-cased', async () => {
+    const res = await createUser({
+      tenant_id: 'acme',
+      email: 'Alice.Users@Example.com',
+      password: 'correct horse battery',
+      roles: ['admin', 'viewer'],
+    });
+    expect(res.status).toBe(201);
+    const user = (await res.json()) as Record<string, unknown>;
+    expect(Object.keys(user).sort()).toEqual(['created_at', 'email', 'id', 'roles', 'tenant_id']);
+    expect(user).toMatchObject({
+      tenant_id: 'acme',
+      email: 'alice.users@example.com',
+      roles: ['admin', 'viewer'],
+    });
+    const stored = await store.collection('users').get('acme', String(user.id));
+    expect(String(stored?.password_hash)).toMatch(/^\$argon2id\$/);
+    expect(JSON.stringify(stored)).not.toContain('correct horse battery');
+  });
+
+  it('email is unique per tenant whatever its case (409), and may repeat in another tenant', async () => {
+    const body = { tenant_id: 'acme', email: 'bob.unique@example.com', password: 'p'.repeat(12) };
+    expect((await createUser(body)).status).toBe(201);
+    const again = await createUser({ ...body, email: 'BOB.unique@example.com' });
+    expect(again.status).toBe(409);
+    expect(((await again.json()) as { code: string }).code).toBe('ERR_RESOURCE_CONFLICT');
+    expect((await createUser({ ...body, tenant_id: 'globex' })).status).toBe(201);
+  });
+
+  it('concurrent registrations of one email create exactly one user', async () => {
+    const body = { tenant_id: 'acme', email: 'race@example.com', password: 'p'.repeat(12) };
+    const statuses = (await Promise.all([createUser(body), createUser(body), createUser(body)])).map(
+      (r) => r.status,
+    );
+    expect(statuses.sort()).toEqual([201, 409, 409]);
+  });
+
+  it('refuses passwords shorter than 12 characters and malformed emails', async () => {
+    const short = await createUser({ tenant_id: 'acme', email: 'c@example.com', password: 'elevenchars' });
+    expect(short.status).toBe(400);
+    expect(((await short.json()) as { field: string }).field).toBe('password');
+    const email = await createUser({ tenant_id: 'acme', email: 'not-an-email', password: 'p'.repeat(12) });
+    expect(((await email.json()) as { field: string }).field).toBe('email');
+  });
+
+  it('lists a tenant’s users without hashes, paginated, and only that tenant’s', async () => {
+    for (const name of ['l1', 'l2', 'l3']) {
+      await createUser({ tenant_id: 'listco', email: `${name}@example.com`, password: 'p'.repeat(12) });
+    }
+    await createUser({ tenant_id: 'otherco', email: 'l4@example.com', password: 'p'.repeat(12) });
+    const first = (await (await admin('/v1/users?tenant_id=listco&limit=2')).json()) as {
+      users: Array<Record<string, unknown>>;
+      next_cursor: string | null;
+    };
+    expect(first.users).toHaveLength(2);
+    expect(JSON.stringify(first)).not.toContain('argon2');
+    expect(JSON.stringify(first)).not.toContain('password');
+    const second = (await (
+      await admin(`/v1/users?tenant_id=listco&limit=2&after=${first.next_cursor}`)
+    ).json()) as { users: Array<{ email: string }>; next_cursor: string | null };
+    expect(second.users.map((u) => u.email)).toEqual(['l3@example.com']);
+    expect(second.next_cursor).toBeNull();
+    expect((await admin('/v1/users')).status).toBe(400);
   });
 });

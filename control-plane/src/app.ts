@@ -2,11 +2,17 @@ import { ApiError, type DocumentStore, type Logger, problemResponse } from '@cpo
 import { Hono } from 'hono';
 import { requireAdmin } from './admin-auth.js';
 import { appRoutes } from './apps/app-routes.js';
+import { tokenEventRoutes } from './events/token-event-routes.js';
+import { authorizeRoutes } from './oauth/authorize-route.js';
+import type { FailureThrottleOptions } from './oauth/failure-throttle.js';
+import { introspectRoute } from './oauth/introspect-route.js';
 import { authorizationServerMetadata } from './oauth/metadata.js';
+import { createOAuthContext } from './oauth/oauth-context.js';
 import { OAuthError, oauthErrorResponse } from './oauth/oauth-error.js';
 import { revokeRoute } from './oauth/revoke-route.js';
 import { tokenRoute } from './oauth/token-route.js';
 import type { SigningKeys } from './signing-keys.js';
+import { userRoutes } from './users/user-routes.js';
 
 export interface ControlPlaneDeps {
   store: DocumentStore;
@@ -15,17 +21,30 @@ export interface ControlPlaneDeps {
   adminToken: string;
   issuer: string;
   audience: string;
+  /** At most 3600. */
   accessTokenTtlSeconds: number;
+  /** Absolute lifetime of a refresh-token family; default 30 days. */
+  refreshTokenTtlSeconds?: number;
   maxBodyBytes?: number;
+  /** Login-form CSRF key; default derived from the admin token. */
+  csrfKey?: Uint8Array;
+  /** Failed-attempt throttling of the token and login endpoints; default 10 per 60 s. */
+  throttle?: FailureThrottleOptions;
+  /** Milliseconds since the epoch, for tests of expiry. */
+  clock?: () => number;
 }
 
 export function createControlPlaneApp(deps: ControlPlaneDeps): Hono {
   const maxBodyBytes = deps.maxBodyBytes ?? 65_536;
   const app = new Hono();
-  const settings = { ...deps, maxBodyBytes };
+  const oauth = createOAuthContext({ ...deps, maxBodyBytes });
+  const authorize = authorizeRoutes(oauth);
 
-  app.post('/v1/oauth/token', tokenRoute(deps.store, deps.keys, settings, deps.logger));
-  app.post('/v1/oauth/revoke', revokeRoute(deps.store, deps.keys, settings, deps.logger));
+  app.get('/v1/oauth/authorize', authorize.get);
+  app.post('/v1/oauth/authorize', authorize.post);
+  app.post('/v1/oauth/token', tokenRoute(oauth));
+  app.post('/v1/oauth/revoke', revokeRoute(oauth));
+  app.post('/v1/oauth/introspect', introspectRoute(oauth));
 
   const jwks = (c: { json: (body: unknown) => Response; header: (k: string, v: string) => void }) => {
     c.header('cache-control', 'public, max-age=60');
@@ -44,6 +63,11 @@ export function createControlPlaneApp(deps: ControlPlaneDeps): Hono {
   app.use('/v1/oauth/apps', requireAdmin(deps.adminToken));
   app.use('/v1/oauth/apps/*', requireAdmin(deps.adminToken));
   app.route('/v1/oauth/apps', appRoutes(deps.store, maxBodyBytes));
+  app.use('/v1/users', requireAdmin(deps.adminToken));
+  app.use('/v1/users/*', requireAdmin(deps.adminToken));
+  app.route('/v1/users', userRoutes(deps.store, maxBodyBytes));
+  app.use('/v1/token-events', requireAdmin(deps.adminToken));
+  app.route('/v1/token-events', tokenEventRoutes(deps.store));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {

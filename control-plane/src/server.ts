@@ -43,7 +43,9 @@ export async function startControlPlane(
     });
     const http = await startHttpServer({
       addr: options.addr ?? config.controlPlane.addr,
-      fetch: (request) => app.fetch(request),
+      // The peer address reaches the routes as a binding (`c.env.remoteAddress`): the failure
+      // throttle counts per source address, and only a loopback peer's X-Forwarded-For is believed.
+      fetch: (request, connection) => app.fetch(request, { remoteAddress: connection.remoteAddress }),
       logger,
     });
     logger.info('control plane listening', { url: http.url, kid: keys.current.kid, store: store.kind });

@@ -3,6 +3,9 @@ import type { Collection, DocumentStore } from '@cpod/runtime';
 /** Apps are platform records, not tenant data: they live in this reserved namespace. */
 export const PLATFORM_NAMESPACE = '_platform';
 
+export type ClientType = 'confidential' | 'public';
+export type GrantType = 'client_credentials' | 'authorization_code' | 'refresh_token';
+
 export interface RateLimitSetting {
   capacity: number;
   refill_per_second: number;
@@ -12,15 +15,21 @@ export interface AppRecord {
   id: string;
   name: string;
   tenant_id: string;
+  /** Absent on records written before public clients existed: those are confidential. */
+  client_type?: ClientType;
   scopes: string[];
   grant_types: string[];
   redirect_uris: string[];
   rate_limit: RateLimitSetting | null;
-  /** argon2id PHC string; the secret itself is never stored. */
-  secret_hash: string;
+  /** argon2id PHC string; the secret itself is never stored. Null for public clients. */
+  secret_hash: string | null;
   created_at: string;
   updated_at: string;
   [field: string]: unknown;
+}
+
+export function clientType(app: AppRecord): ClientType {
+  return app.client_type === 'public' ? 'public' : 'confidential';
 }
 
 /** The view of an app an admin may see: everything but the secret hash. */
@@ -29,6 +38,7 @@ export function publicApp(app: AppRecord) {
     client_id: app.id,
     name: app.name,
     tenant_id: app.tenant_id,
+    client_type: clientType(app),
     scopes: app.scopes,
     grant_types: app.grant_types,
     redirect_uris: app.redirect_uris,

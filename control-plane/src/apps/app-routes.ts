@@ -1,32 +1,87 @@
 import { ApiError, type DocumentStore, newId, parseInput, readJsonBody } from '@cpod/runtime';
 import { Hono } from 'hono';
 import { z } from 'zod';
-import { type AppRecord, appCollection, PLATFORM_NAMESPACE, publicApp } from './app-repository.js';
+import {
+  type AppRecord,
+  appCollection,
+  clientType,
+  PLATFORM_NAMESPACE,
+  publicApp,
+} from './app-repository.js';
 import { hashClientSecret, newClientSecret } from './client-secret.js';
+import { redirectUriProblem } from './redirect-uri.js';
 
 const SCOPE = /^[a-z][a-z0-9_-]*:[a-z][a-z0-9_-]*$/;
 export const TENANT_ID = /^[A-Za-z0-9][A-Za-z0-9_-]{0,62}$/;
-// Only client_credentials is implemented so far; the other grants arrive with the
-// authorization-code issue and are refused until then rather than stored and ignored.
-const GRANT_TYPES = ['client_credentials'] as const;
+const GRANT_TYPES = ['client_credentials', 'authorization_code', 'refresh_token'] as const;
 
-const createAppSchema = z.strictObject({
-  name: z.string().trim().min(1).max(100),
-  tenant_id: z.string().regex(TENANT_ID, 'must be 1-63 letters, digits, "-" or "_"'),
-  scopes: z
-    .array(z.string().regex(SCOPE, 'scopes look like "resource:action"'))
-    .min(1)
-    .max(50)
-    .transform((s) => [...new Set(s)]),
-  grant_types: z.array(z.enum(GRANT_TYPES)).min(1).default(['client_credentials']),
-  redirect_uris: z.array(z.url().max(2000)).max(20).default([]),
-  rate_limit: z
-    .strictObject({
-      capacity: z.number().int().min(1).max(1_000_000),
-      refill_per_second: z.number().positive().max(1_000_000),
-    })
-    .optional(),
-});
+const redirectUri = z
+  .string()
+  .max(2000)
+  .superRefine((uri, ctx) => {
+    const problem = redirectUriProblem(uri);
+    if (problem) ctx.addIssue({ code: 'custom', message: problem });
+  });
+
+const createAppSchema = z
+  .strictObject({
+    name: z.string().trim().min(1).max(100),
+    tenant_id: z.string().regex(TENANT_ID, 'must be 1-63 letters, digits, "-" or "_"'),
+    client_type: z.enum(['confidential', 'public']).default('confidential'),
+    scopes: z
+      .array(z.string().regex(SCOPE, 'scopes look like "resource:action"'))
+      .min(1)
+      .max(50)
+      .transform((s) => [...new Set(s)]),
+    grant_types: z
+      .array(z.enum(GRANT_TYPES))
+      .min(1)
+      .transform((g) => [...new Set(g)])
+      .optional(),
+    redirect_uris: z
+      .array(redirectUri)
+      .max(20)
+      .transform((u) => [...new Set(u)])
+      .default([]),
+    rate_limit: z
+      .strictObject({
+        capacity: z.number().int().min(1).max(1_000_000),
+        refill_per_second: z.number().positive().max(1_000_000),
+      })
+      .optional(),
+  })
+  // A public client cannot keep a secret, so the grants that need none are its default.
+  .transform((input) => ({
+    ...input,
+    grant_types:
+      input.grant_types ??
+      (input.client_type === 'public' ? ['authorization_code', 'refresh_token'] : ['client_credentials']),
+  }))
+  .superRefine((input, ctx) => {
+    const grants = input.grant_types;
+    if (input.client_type === 'public' && grants.includes('client_credentials')) {
+      // client_credentials authenticates the client itself; without a secret anyone could.
+      ctx.addIssue({
+        code: 'custom',
+        path: ['grant_types'],
+        message: 'a public client cannot use client_credentials',
+      });
+    }
+    if (grants.includes('refresh_token') && !grants.includes('authorization_code')) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['grant_types'],
+        message: 'refresh_token is only issued with authorization_code',
+      });
+    }
+    if (grants.includes('authorization_code') && input.redirect_uris.length === 0) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['redirect_uris'],
+        message: 'at least one redirect URI is required for authorization_code',
+      });
+    }
+  });
 
 const listQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(200).default(50),
@@ -39,23 +94,24 @@ export function appRoutes(store: DocumentStore, maxBodyBytes: number): Hono {
 
   router.post('/', async (c) => {
     const input = parseInput(createAppSchema, await readJsonBody(c.req.raw, maxBodyBytes));
-    const secret = newClientSecret();
+    const secret = input.client_type === 'confidential' ? newClientSecret() : undefined;
     const now = new Date().toISOString();
     const app: AppRecord = {
       id: newId('app'),
       name: input.name,
       tenant_id: input.tenant_id,
+      client_type: input.client_type,
       scopes: input.scopes,
       grant_types: input.grant_types,
       redirect_uris: input.redirect_uris,
       rate_limit: input.rate_limit ?? null,
-      secret_hash: await hashClientSecret(secret),
+      secret_hash: secret === undefined ? null : await hashClientSecret(secret),
       created_at: now,
       updated_at: now,
     };
     await apps.insert(PLATFORM_NAMESPACE, app);
     c.header('cache-control', 'no-store');
-    return c.json({ ...publicApp(app), client_secret: secret }, 201);
+    return c.json(secret === undefined ? publicApp(app) : { ...publicApp(app), client_secret: secret }, 201);
   });
 
   router.get('/', async (c) => {
@@ -78,6 +134,11 @@ export function appRoutes(store: DocumentStore, maxBodyBytes: number): Hono {
   });
 
   router.post('/:id/rotate-secret', async (c) => {
+    const existing = await apps.get(PLATFORM_NAMESPACE, c.req.param('id'));
+    if (!existing) throw notFound();
+    if (clientType(existing) === 'public') {
+      throw new ApiError('ERR_RESOURCE_CONFLICT', 'a public client has no secret to rotate');
+    }
     const secret = newClientSecret();
     const updated = await apps.update(PLATFORM_NAMESPACE, c.req.param('id'), {
       secret_hash: await hashClientSecret(secret),

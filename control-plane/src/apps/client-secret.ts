@@ -15,8 +15,11 @@ export function hashClientSecret(secret: string): Promise<string> {
 // timing does not reveal which client ids exist.
 let dummyHash: Promise<string> | undefined;
 
-export async function verifyClientSecret(secretHash: string | undefined, secret: string): Promise<boolean> {
-  if (secretHash === undefined) {
+export async function verifyClientSecret(
+  secretHash: string | null | undefined,
+  secret: string,
+): Promise<boolean> {
+  if (secretHash === undefined || secretHash === null) {
     dummyHash ??= hash(newClientSecret());
     await verify(await dummyHash, secret).catch(() => false);
     return false;

@@ -20,20 +20,30 @@ const STATUS: Record<OAuthErrorCode, number> = {
   server_error: 500,
 };
 
+export interface OAuthErrorOptions {
+  /** Overrides the code's usual status, e.g. 429 for a throttled client. */
+  status?: number;
+  headers?: Record<string, string>;
+}
+
 export class OAuthError extends Error {
   override readonly name = 'OAuthError';
   readonly status: number;
+  readonly headers: Record<string, string>;
   constructor(
     readonly error: OAuthErrorCode,
     readonly description: string,
+    options: OAuthErrorOptions = {},
   ) {
     super(description);
-    this.status = STATUS[error];
+    this.status = options.status ?? STATUS[error];
+    this.headers = options.headers ?? {};
   }
 }
 
 export function oauthErrorResponse(err: OAuthError, basicAuthUsed: boolean): Response {
   const headers = new Headers({
+    ...err.headers,
     'content-type': 'application/json',
     'cache-control': 'no-store',
     pragma: 'no-cache',

@@ -1,67 +1,79 @@
-import type { DocumentStore, Logger } from '@cpod/runtime';
-import type { MiddlewareHandler } from 'hono';
-import { createLocalJWKSet, jwtVerify } from 'jose';
-import { appCollection, PLATFORM_NAMESPACE } from '../apps/app-repository.js';
-import { verifyClientSecret } from '../apps/client-secret.js';
-import type { SigningKeys } from '../signing-keys.js';
+import type { Handler } from 'hono';
+import { verifyIssuedAccessToken } from './access-token-check.js';
+import { clientEndpointSteps, type OAuthEnv, type OAuthStep } from './client-endpoint.js';
+import type { OAuthContext } from './oauth-context.js';
 import { OAuthError } from './oauth-error.js';
-import { readClientCredentials, readOAuthParams } from './token-request.js';
+import { refreshTokens } from './refresh-tokens.js';
+import { revokeAccessTokenId } from './revocations.js';
+import { inOrder } from './steps.js';
 
-export interface RevocationRecord {
-  id: string;
-  client_id: string;
-  expires_at: number;
-  revoked_at: string;
-  [field: string]: unknown;
-}
+export type { RevocationRecord } from './revocations.js';
 
 /**
- * POST /v1/oauth/revoke (RFC 7009). The client authenticates; a token it owns is recorded
- * as revoked. The answer is 200 whether or not the token was valid, so the endpoint
- * cannot be used to probe tokens.
+ * POST /v1/oauth/revoke (RFC 7009). The client authenticates (a public client by client_id
+ * alone); a token it owns is revoked — an access token by its jti, a refresh token with its
+ * whole family. The answer is 200 whether or not the token was valid, so the endpoint cannot
+ * be used to probe tokens.
  */
-export function revokeRoute(
-  store: DocumentStore,
-  keys: SigningKeys,
-  settings: { issuer: string; maxBodyBytes: number },
-  logger: Logger,
-): MiddlewareHandler {
-  const apps = appCollection(store);
-  const revocations = store.collection<RevocationRecord>('revocations');
-  return async (c) => {
-    const params = await readOAuthParams(c.req.raw, settings.maxBodyBytes);
-    const credentials = readClientCredentials(c.req.raw, params);
-    const app = await apps.get(PLATFORM_NAMESPACE, credentials.clientId.slice(0, 100));
-    if (!(await verifyClientSecret(app?.secret_hash, credentials.clientSecret)) || !app) {
-      throw new OAuthError('invalid_client', 'client authentication failed');
-    }
-    const token = params.get('token');
+export function revokeRoute(ctx: OAuthContext): Handler<OAuthEnv> {
+  const refresh = refreshTokens(ctx.store);
+
+  const revokeRefreshToken = async (state: OAuthEnv['Variables']['oauth'], token: string) => {
+    const app = state.app!;
+    const record = await refresh.find(app.tenant_id, token);
+    if (!record || record.client_id !== app.id) return false;
+    await refresh.revokeFamily(app.tenant_id, record.family_id, 'revoked_by_client', ctx.clock());
+    ctx.logger.info('refresh token family revoked', { client_id: app.id, family_id: record.family_id });
+    await ctx.events.record({
+      type: 'revoked',
+      client_id: app.id,
+      user_id: record.user_id,
+      tenant_id: app.tenant_id,
+      ip: state.ip!,
+      detail: { token_type: 'refresh_token', family_id: record.family_id },
+    });
+    return true;
+  };
+
+  const revokeAccessToken = async (state: OAuthEnv['Variables']['oauth'], token: string) => {
+    const app = state.app!;
+    const payload = await verifyIssuedAccessToken(ctx, token);
+    // Invalid, expired or another client's tokens: nothing to revoke (RFC 7009 §2.2).
+    if (!payload || payload.client_id !== app.id) return false;
+    const jti = payload.jti!;
+    await revokeAccessTokenId(ctx.store, app.tenant_id, {
+      jti,
+      clientId: app.id,
+      expiresAt: payload.exp ?? 0,
+      at: ctx.clock(),
+    });
+    ctx.logger.info('access token revoked', { client_id: app.id, jti });
+    await ctx.events.record({
+      type: 'revoked',
+      client_id: app.id,
+      ...(payload.sub && payload.sub !== app.id ? { user_id: payload.sub } : {}),
+      tenant_id: app.tenant_id,
+      ip: state.ip!,
+      detail: { token_type: 'access_token', jti },
+    });
+    return true;
+  };
+
+  const revoke: OAuthStep = async (c) => {
+    const state = c.get('oauth');
+    const token = state.params!.get('token');
     if (!token) throw new OAuthError('invalid_request', 'token is required');
-    const hint = params.get('token_type_hint');
-    if (hint && hint !== 'access_token') {
-      throw new OAuthError('unsupported_token_type', `token_type_hint ${hint} is not supported`);
+    // RFC 7009 §2.1: the hint only decides which kind is looked up first; an unknown hint is
+    // ignored rather than refused, and a miss under the hinted kind tries the other.
+    const order =
+      state.params!.get('token_type_hint') === 'refresh_token'
+        ? [revokeRefreshToken, revokeAccessToken]
+        : [revokeAccessToken, revokeRefreshToken];
+    for (const attempt of order) {
+      if (await attempt(state, token)) break;
     }
-    try {
-      const { payload } = await jwtVerify(token, createLocalJWKSet(keys.jwks()), { issuer: settings.issuer });
-      if (payload.client_id === app.id && typeof payload.jti === 'string') {
-        await revocations
-          .insert(app.tenant_id, {
-            id: payload.jti,
-            client_id: app.id,
-            expires_at: payload.exp ?? 0,
-            revoked_at: new Date().toISOString(),
-          })
-          .catch((err: unknown) => {
-            // Revoking twice is fine; anything else is a real failure.
-            if ((err as { code?: string }).code !== 'ERR_STORE_CONFLICT') throw err;
-          });
-        logger.info('access token revoked', { client_id: app.id, jti: payload.jti });
-      }
-    } catch (err) {
-      if ((err as { code?: string }).code?.startsWith('ERR_STORE')) throw err;
-      // Invalid, expired or foreign tokens: nothing to revoke (RFC 7009 §2.2).
-    }
-    c.header('cache-control', 'no-store');
     return c.body(null, 200);
   };
+
+  return inOrder([...clientEndpointSteps(ctx, 'revoke'), revoke]);
 }

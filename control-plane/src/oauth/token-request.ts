@@ -3,8 +3,9 @@ import { OAuthError } from './oauth-error.js';
 
 export interface ClientCredentials {
   clientId: string;
-  clientSecret: string;
-  method: 'client_secret_basic' | 'client_secret_post';
+  /** Undefined for `none`: a public client names itself and proves nothing. */
+  clientSecret: string | undefined;
+  method: 'client_secret_basic' | 'client_secret_post' | 'none';
 }
 
 /** Reads an OAuth endpoint body: form-encoded per RFC 6749, JSON accepted too. */
@@ -45,7 +46,11 @@ export async function readOAuthParams(request: Request, maxBytes: number): Promi
   return params;
 }
 
-/** Client authentication by HTTP Basic or by body parameters — exactly one of them (RFC 6749 §2.3.1). */
+/**
+ * Client authentication by HTTP Basic or by body parameters — exactly one of them (RFC 6749
+ * §2.3.1) — or, for public clients, a bare `client_id` in the body (`none`). Whether `none` is
+ * acceptable for this client is decided by the caller, once it knows the client's type.
+ */
 export function readClientCredentials(request: Request, params: Map<string, string>): ClientCredentials {
   const header = request.headers.get('authorization');
   const inBody = params.has('client_id') || params.has('client_secret');
@@ -69,9 +74,10 @@ export function readClientCredentials(request: Request, params: Map<string, stri
   }
   if (!inBody) throw new OAuthError('invalid_client', 'client authentication is required');
   const clientId = params.get('client_id') ?? '';
-  const clientSecret = params.get('client_secret') ?? '';
-  if (!clientId || !clientSecret)
-    throw new OAuthError('invalid_client', 'client_id and client_secret are required');
+  if (!clientId) throw new OAuthError('invalid_client', 'client_id is required');
+  const clientSecret = params.get('client_secret');
+  if (clientSecret === undefined) return { clientId, clientSecret: undefined, method: 'none' };
+  if (!clientSecret) throw new OAuthError('invalid_client', 'client_secret is empty');
   return { clientId, clientSecret, method: 'client_secret_post' };
 }
 

@@ -1,0 +1,50 @@
+import type { AppRecord } from '../apps/app-repository.js';
+import { appCollection, clientType, PLATFORM_NAMESPACE } from '../apps/app-repository.js';
+import { verifyClientSecret } from '../apps/client-secret.js';
+import type { OAuthContext } from './oauth-context.js';
+import { OAuthError } from './oauth-error.js';
+import { type ClientCredentials, readClientCredentials } from './token-request.js';
+
+export interface AuthenticatedClient {
+  app: AppRecord;
+  credentials: ClientCredentials;
+}
+
+/**
+ * Authenticates the client of a token, revocation or introspection request. A confidential
+ * client must prove its secret; a public client must not present one (it has none) and is
+ * identified by `client_id` alone — which grants it may then use is the caller's decision.
+ */
+export async function authenticateClient(
+  ctx: OAuthContext,
+  request: Request,
+  params: Map<string, string>,
+  source: { ip: string; endpoint: string },
+): Promise<AuthenticatedClient> {
+  const apps = appCollection(ctx.store);
+  const credentials = readClientCredentials(request, params);
+  const app =
+    credentials.clientId.length <= 100 ? await apps.get(PLATFORM_NAMESPACE, credentials.clientId) : null;
+  let ok: boolean;
+  if (credentials.method === 'none') {
+    // No secret is checked on either side, so answering at once reveals nothing about which
+    // confidential clients exist: an unknown id and a confidential one fail the same way.
+    ok = app !== null && clientType(app) === 'public';
+  } else {
+    const hash = app && clientType(app) === 'confidential' ? app.secret_hash : undefined;
+    ok = (await verifyClientSecret(hash, credentials.clientSecret ?? '')) && app !== null;
+  }
+  if (!ok || !app) {
+    const clientId = credentials.clientId.slice(0, 100);
+    ctx.logger.warn('client authentication failed', { client_id: clientId, endpoint: source.endpoint });
+    await ctx.events.record({
+      type: 'client_auth_failed',
+      client_id: clientId,
+      ...(app ? { tenant_id: app.tenant_id } : {}),
+      ip: source.ip,
+      detail: { endpoint: source.endpoint, method: credentials.method },
+    });
+    throw new OAuthError('invalid_client', 'client authentication failed');
+  }
+  return { app, credentials };
+}
