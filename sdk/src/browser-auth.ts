@@ -20,7 +20,9 @@ import {
   type CpodErrorOptions,
   errorForStatus,
   errorFromResponse,
+  parseJsonObject,
   type ReceivedResponse,
+  redactSecrets,
   ValidationError,
 } from './errors.js';
 import { type OutgoingRequest, sendOnce, sendWithRetry, type TransportOptions } from './http.js';
@@ -291,19 +293,7 @@ function redactor(secrets: ReadonlyArray<string | undefined>): (text: string) =>
     needles.add(secret);
     needles.add(encodeURIComponent(secret));
   }
-  return (text) => {
-    let out = text;
-    for (const needle of needles) {
-      if (needle.length >= 8) {
-        out = out.split(needle).join('[REDACTED]');
-      } else {
-        // A short value would also match inside ordinary words, so only standalone occurrences go.
-        const escaped = needle.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-        out = out.replace(new RegExp(`(?<![\\p{L}\\p{N}])${escaped}(?![\\p{L}\\p{N}])`, 'gu'), '[REDACTED]');
-      }
-    }
-    return out;
-  };
+  return (text) => redactSecrets(text, needles);
 }
 
 /** The class for an OAuth error code: malformed requests are a client bug, server errors retryable, the rest a rejected sign-in. */
@@ -311,17 +301,6 @@ function oauthError(options: CpodErrorOptions): CpodError {
   if (REQUEST_ERRORS.has(options.code)) return new ValidationError(options);
   if (SERVER_ERRORS.has(options.code)) return new CpodError(options);
   return new AuthError(options);
-}
-
-function jsonObject(body: string): Record<string, unknown> | undefined {
-  try {
-    const parsed: unknown = JSON.parse(body);
-    return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
-      ? (parsed as Record<string, unknown>)
-      : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 function nonEmptyString(value: unknown): string | undefined {
@@ -338,7 +317,7 @@ function errorFromOAuthResponse(
   redact: (text: string) => string,
   what: string,
 ): CpodError {
-  const body = jsonObject(response.body);
+  const body = parseJsonObject(response.body);
   const error = nonEmptyString(body?.error);
   if (error === undefined) return errorFromResponse(response, redact);
   const description = nonEmptyString(body?.error_description);
@@ -702,7 +681,7 @@ export class BrowserAuth {
         message: `token endpoint returned an unusable response: ${why}`,
         requestId: response.headers.get('x-request-id') ?? undefined,
       });
-    const body = jsonObject(response.body);
+    const body = parseJsonObject(response.body);
     if (body === undefined) throw invalid('body is not a JSON object');
     const accessToken = nonEmptyString(body.access_token);
     if (accessToken === undefined) throw invalid('no access_token');

@@ -187,7 +187,7 @@ function numericHeader(headers: Headers, name: string): number | undefined {
   return Number.isFinite(n) ? n : undefined;
 }
 
-function parseJsonObject(body: string): Record<string, unknown> | undefined {
+export function parseJsonObject(body: string): Record<string, unknown> | undefined {
   try {
     const parsed: unknown = JSON.parse(body);
     return typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)
@@ -310,4 +310,22 @@ export function errorFromTokenResponse(
     detail: description === undefined ? undefined : redact(description),
     requestId: headers.get('x-request-id') ?? undefined,
   });
+}
+
+/**
+ * Replaces each secret in `text` with `[REDACTED]`. A short secret would also match inside ordinary
+ * words ("s" in "scope"), so only its standalone occurrences are replaced.
+ */
+export function redactSecrets(text: string, secrets: Iterable<string>): string {
+  let out = text;
+  for (const secret of secrets) {
+    if (!secret) continue;
+    if (secret.length >= 8) {
+      out = out.split(secret).join('[REDACTED]');
+    } else {
+      const escaped = secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+      out = out.replace(new RegExp(`(?<![\\p{L}\\p{N}])${escaped}(?![\\p{L}\\p{N}])`, 'gu'), '[REDACTED]');
+    }
+  }
+  return out;
 }

@@ -1,4 +1,4 @@
-import { CpodError, errorFromTokenResponse } from './errors.js';
+import { CpodError, errorFromTokenResponse, redactSecrets } from './errors.js';
 import { sendWithRetry, type TokenSource, type TransportOptions, USER_AGENT } from './http.js';
 
 export interface TokenManagerOptions extends TransportOptions {
@@ -100,19 +100,7 @@ export class TokenManager implements TokenSource {
 
   /** Replaces the client secret and any token this manager handed out with `[REDACTED]`. */
   redact(text: string): string {
-    let out = text;
-    for (const secret of [this.#clientSecret, formUrlEncode(this.#clientSecret), ...this.#issued]) {
-      if (!secret) continue;
-      if (secret.length >= 8) {
-        out = out.split(secret).join('[REDACTED]');
-      } else {
-        // A short secret would also match inside ordinary words ("s" in "scope"), so only a
-        // standalone occurrence is replaced.
-        const escaped = secret.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
-        out = out.replace(new RegExp(`(?<![\\p{L}\\p{N}])${escaped}(?![\\p{L}\\p{N}])`, 'gu'), '[REDACTED]');
-      }
-    }
-    return out;
+    return redactSecrets(text, [this.#clientSecret, formUrlEncode(this.#clientSecret), ...this.#issued]);
   }
 
   async #fetchToken(): Promise<string> {
