@@ -15,6 +15,8 @@ export interface RequestState {
   /** Set by a plugin that decided the outcome (deny, rate_limited...); otherwise derived from the status. */
   outcome?: string;
   reason?: string;
+  /** The sidecar was unreachable and CORESDK_FAIL_MODE=open let the request through on a local token check. */
+  failOpen?: boolean;
   /** Response headers a plugin wants on the final response (RateLimit-*). */
   headers: Record<string, string>;
 }

@@ -6,7 +6,13 @@ export {
   isLoopbackHost,
   parseAddress,
 } from './config/address.js';
-export { envToConfig, type PlatformConfig, type StoreConfig } from './config/config.js';
+export {
+  envToConfig,
+  type PlatformConfig,
+  type S3Config,
+  type StoreConfig,
+  type TlsFiles,
+} from './config/config.js';
 export { ConfigError, readEnv, type ServerEnv } from './config/env.js';
 export { API_ERRORS, ApiError, type ApiErrorCode, type ApiErrorOptions, isApiErrorCode } from './errors.js';
 export {

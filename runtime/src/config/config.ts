@@ -7,6 +7,22 @@ export interface StoreConfig {
   databaseUrl: string | undefined;
   mongodbUrl: string | undefined;
   redisUrl: string | undefined;
+  /** Set when CPOD_S3_ENDPOINT is; blobs are local files otherwise. */
+  s3: S3Config | undefined;
+}
+
+export interface S3Config {
+  endpoint: string;
+  accessKey: string | undefined;
+  secretKey: string | undefined;
+  bucket: string;
+  region: string;
+}
+
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+  caFile: string;
 }
 
 export interface PlatformConfig {
@@ -21,6 +37,9 @@ export interface PlatformConfig {
     consoleAddr: Address;
     controlPlaneUrl: string;
     maxBodyBytes: number;
+    /** mTLS to the sidecar: the CA that signed the sidecar's certificate and the gateway's client pair. */
+    sidecarTls: TlsFiles | undefined;
+    audit: { queueMax: number; batchMax: number };
   };
   controlPlane: {
     addr: Address;
@@ -41,13 +60,42 @@ export interface PlatformConfig {
     failMode: 'closed' | 'open';
     timeoutMs: number;
     rateLimit: { capacity: number; refillPerSecond: number };
+    insecureDevTokens: boolean;
+    /** Undefined unless all three files are set; checkSidecarConfig reports a partial set. */
+    tls: TlsFiles | undefined;
+    tlsPartial: { certFile?: string; keyFile?: string; caFile?: string };
+    audit: {
+      checkpointSink: 'file' | 's3';
+      checkpointFile: string;
+      checkpointIntervalMs: number;
+      signingKeyPath: string;
+    };
   };
+  telemetry: { otlpEndpoint: string | undefined; serviceName: string | undefined };
 }
 
 /** Pure: the same variables always give the same configuration. */
 export function envToConfig(env: ServerEnv): PlatformConfig {
   const dataDir = env.CPOD_DATA_DIR;
   const issuer = env.CPOD_ISSUER ?? httpUrl(env.CORESDK_CP_ADDR);
+  const tlsPartial = {
+    certFile: env.CORESDK_TLS_CERT_FILE,
+    keyFile: env.CORESDK_TLS_KEY_FILE,
+    caFile: env.CORESDK_TLS_CA_FILE,
+  };
+  const tls =
+    tlsPartial.certFile && tlsPartial.keyFile && tlsPartial.caFile
+      ? { certFile: tlsPartial.certFile, keyFile: tlsPartial.keyFile, caFile: tlsPartial.caFile }
+      : undefined;
+  const s3 = env.CPOD_S3_ENDPOINT
+    ? {
+        endpoint: env.CPOD_S3_ENDPOINT,
+        accessKey: env.CPOD_S3_ACCESS_KEY,
+        secretKey: env.CPOD_S3_SECRET_KEY,
+        bucket: env.CPOD_S3_BUCKET,
+        region: env.CPOD_S3_REGION,
+      }
+    : undefined;
   return {
     env: env.CORESDK_ENV,
     logLevel: env.CPOD_LOG_LEVEL,
@@ -58,12 +106,19 @@ export function envToConfig(env: ServerEnv): PlatformConfig {
       databaseUrl: env.CPOD_DATABASE_URL,
       mongodbUrl: env.CPOD_MONGODB_URL,
       redisUrl: env.CPOD_REDIS_URL,
+      s3,
     }),
     gateway: {
       addr: env.CPOD_GATEWAY_ADDR,
       consoleAddr: env.CPOD_CONSOLE_ADDR,
       controlPlaneUrl: env.CPOD_CONTROL_PLANE_URL ?? httpUrl(env.CORESDK_CP_ADDR),
       maxBodyBytes: env.CPOD_MAX_BODY_BYTES,
+      sidecarTls: tls && {
+        caFile: tls.caFile,
+        certFile: env.CORESDK_TLS_CLIENT_CERT_FILE ?? tls.certFile,
+        keyFile: env.CORESDK_TLS_CLIENT_KEY_FILE ?? tls.keyFile,
+      },
+      audit: { queueMax: env.CORESDK_AUDIT_QUEUE_MAX, batchMax: env.CORESDK_AUDIT_BATCH_MAX },
     },
     controlPlane: {
       addr: env.CORESDK_CP_ADDR,
@@ -91,6 +146,18 @@ export function envToConfig(env: ServerEnv): PlatformConfig {
         capacity: env.CORESDK_RATE_LIMIT_CAPACITY,
         refillPerSecond: env.CORESDK_RATE_LIMIT_REFILL_PER_SECOND,
       },
+      insecureDevTokens: env.CORESDK_INSECURE_DEV_TOKENS,
+      tls,
+      tlsPartial,
+      audit: {
+        checkpointSink: env.CORESDK_AUDIT_CHECKPOINT_SINK,
+        checkpointFile:
+          env.CORESDK_AUDIT_CHECKPOINT_FILE ?? join(dataDir, 'sidecar', 'audit-checkpoints.jsonl'),
+        checkpointIntervalMs: env.CORESDK_AUDIT_CHECKPOINT_INTERVAL_MS,
+        signingKeyPath:
+          env.CORESDK_AUDIT_SIGNING_KEY_PATH ?? join(dataDir, 'sidecar', 'audit-signing-key.json'),
+      },
     },
+    telemetry: { otlpEndpoint: env.OTEL_EXPORTER_OTLP_ENDPOINT, serviceName: env.OTEL_SERVICE_NAME },
   };
 }

@@ -61,6 +61,29 @@ const envSchema = z.object({
   CORESDK_RATE_LIMIT_CAPACITY: positiveInt(100),
   CORESDK_RATE_LIMIT_REFILL_PER_SECOND: positiveNumber(20),
   CORESDK_INSECURE_DEV_TOKENS: flag,
+  // mTLS between gateway and sidecar; required for a non-loopback CORESDK_SIDECAR_ADDR.
+  CORESDK_TLS_CERT_FILE: z.string().min(1).optional(),
+  CORESDK_TLS_KEY_FILE: z.string().min(1).optional(),
+  CORESDK_TLS_CA_FILE: z.string().min(1).optional(),
+  // The gateway's client certificate; defaults to CORESDK_TLS_CERT_FILE / _KEY_FILE.
+  CORESDK_TLS_CLIENT_CERT_FILE: z.string().min(1).optional(),
+  CORESDK_TLS_CLIENT_KEY_FILE: z.string().min(1).optional(),
+  // Audit: the gateway's bounded queue, and the sidecar's signed checkpoints of each chain head.
+  CORESDK_AUDIT_QUEUE_MAX: positiveInt(10_000),
+  CORESDK_AUDIT_BATCH_MAX: positiveInt(100),
+  CORESDK_AUDIT_CHECKPOINT_SINK: z.enum(['file', 's3']).default('file'),
+  CORESDK_AUDIT_CHECKPOINT_FILE: z.string().min(1).optional(),
+  CORESDK_AUDIT_CHECKPOINT_INTERVAL_MS: positiveInt(5000),
+  CORESDK_AUDIT_SIGNING_KEY_PATH: z.string().min(1).optional(),
+  // Blob store (MinIO/S3).
+  CPOD_S3_ENDPOINT: optionalUrl,
+  CPOD_S3_ACCESS_KEY: z.string().min(1).optional(),
+  CPOD_S3_SECRET_KEY: z.string().min(1).optional(),
+  CPOD_S3_BUCKET: z.string().min(3).default('cpod'),
+  CPOD_S3_REGION: z.string().min(1).default('us-east-1'),
+  // OpenTelemetry: traces are exported only when an endpoint is set.
+  OTEL_EXPORTER_OTLP_ENDPOINT: optionalUrl,
+  OTEL_SERVICE_NAME: z.string().min(1).optional(),
 });
 
 export type ServerEnv = z.output<typeof envSchema>;
