@@ -106,7 +106,7 @@ export interface AppCredentials {
 }
 
 export async function createApp(
-  platform: Platform,
+  platform: Pick<Platform, 'controlPlaneUrl' | 'adminToken'>,
   body: {
     name?: string;
     tenant_id: string;
@@ -123,7 +123,11 @@ export async function createApp(
   return (await res.json()) as AppCredentials;
 }
 
-export async function getToken(platform: Platform, app: AppCredentials, scope?: string): Promise<string> {
+export async function getToken(
+  platform: Pick<Platform, 'gatewayUrl'>,
+  app: AppCredentials,
+  scope?: string,
+): Promise<string> {
   const form = new URLSearchParams({ grant_type: 'client_credentials', ...(scope ? { scope } : {}) });
   const res = await fetch(`${platform.gatewayUrl}/v1/oauth/token`, {
     method: 'POST',
