@@ -4,11 +4,13 @@ import { requireAdmin } from './admin-auth.js';
 import { appRoutes } from './apps/app-routes.js';
 import { tokenEventRoutes } from './events/token-event-routes.js';
 import { authorizeRoutes } from './oauth/authorize-route.js';
+import { browserClientCors } from './oauth/cors.js';
 import type { FailureThrottleOptions } from './oauth/failure-throttle.js';
 import { introspectRoute } from './oauth/introspect-route.js';
 import { authorizationServerMetadata } from './oauth/metadata.js';
 import { createOAuthContext } from './oauth/oauth-context.js';
 import { OAuthError, oauthErrorResponse } from './oauth/oauth-error.js';
+import { revocationFeedRoutes } from './oauth/revocation-feed-route.js';
 import { revokeRoute } from './oauth/revoke-route.js';
 import { tokenRoute } from './oauth/token-route.js';
 import type { SigningKeys } from './signing-keys.js';
@@ -30,6 +32,8 @@ export interface ControlPlaneDeps {
   csrfKey?: Uint8Array;
   /** Failed-attempt throttling of the token and login endpoints; default 10 per 60 s. */
   throttle?: FailureThrottleOptions;
+  /** How long a verified client secret is remembered (ms); 0 turns the cache off. Default 30 000. */
+  secretCacheTtlMs?: number;
   /** Milliseconds since the epoch, for tests of expiry. */
   clock?: () => number;
 }
@@ -42,6 +46,8 @@ export function createControlPlaneApp(deps: ControlPlaneDeps): Hono {
 
   app.get('/v1/oauth/authorize', authorize.get);
   app.post('/v1/oauth/authorize', authorize.post);
+  const cors = browserClientCors(deps.store, oauth.clock);
+  app.on(['POST', 'OPTIONS'], ['/v1/oauth/token', '/v1/oauth/revoke'], cors);
   app.post('/v1/oauth/token', tokenRoute(oauth));
   app.post('/v1/oauth/revoke', revokeRoute(oauth));
   app.post('/v1/oauth/introspect', introspectRoute(oauth));
@@ -68,6 +74,8 @@ export function createControlPlaneApp(deps: ControlPlaneDeps): Hono {
   app.route('/v1/users', userRoutes(deps.store, maxBodyBytes));
   app.use('/v1/token-events', requireAdmin(deps.adminToken));
   app.route('/v1/token-events', tokenEventRoutes(deps.store));
+  app.use('/v1/revocations', requireAdmin(deps.adminToken));
+  app.route('/v1/revocations', revocationFeedRoutes(deps.store, oauth.clock));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));
   app.get('/readyz', async (c) => {

@@ -8,6 +8,7 @@ import {
   startHttpServer,
 } from '@cpod/runtime';
 import { createControlPlaneApp } from './app.js';
+import { expiryIndex, startExpirySweeper } from './oauth/expiry-index.js';
 import { loadSigningKeys } from './signing-keys.js';
 
 export interface RunningControlPlane {
@@ -39,6 +40,7 @@ export async function startControlPlane(
       issuer: config.controlPlane.issuer,
       audience: config.controlPlane.audience,
       accessTokenTtlSeconds: config.controlPlane.accessTokenTtlSeconds,
+      secretCacheTtlMs: config.controlPlane.clientSecretCacheTtlMs,
       maxBodyBytes: config.gateway.maxBodyBytes,
     });
     const http = await startHttpServer({
@@ -48,12 +50,20 @@ export async function startControlPlane(
       fetch: (request, connection) => app.fetch(request, { remoteAddress: connection.remoteAddress }),
       logger,
     });
+    // Expired codes, refresh tokens and revocations are deleted rather than left to pile up.
+    const sweeper = startExpirySweeper({
+      index: expiryIndex(store),
+      clock: Date.now,
+      intervalMs: 60_000,
+      onError: (err) => logger.warn('expired OAuth records could not be swept', { err }),
+    });
     logger.info('control plane listening', { url: http.url, kid: keys.current.kid, store: store.kind });
     return {
       http,
       adminToken,
       close: async () => {
         await http.close();
+        await sweeper.stop();
         await store.close();
       },
     };

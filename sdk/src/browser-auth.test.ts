@@ -382,7 +382,10 @@ describe('BrowserAuth.handleCallback', () => {
     });
     const auth = browserAuth(server.url);
     const callback = server.approve(await auth.authorizeUrl());
-    await expect(auth.handleCallback(callback)).rejects.toMatchObject({ code: 'invalid_grant' });
+    await expect(auth.handleCallback(callback)).rejects.toMatchObject({
+      code: 'ERR_AUTH_INVALID_GRANT',
+      oauthError: 'invalid_grant',
+    });
     await expect(auth.handleCallback(callback)).rejects.toMatchObject({
       code: 'ERR_AUTH_NO_PENDING_AUTHORIZATION',
     });
@@ -399,7 +402,12 @@ describe('BrowserAuth.handleCallback', () => {
     callback.searchParams.set('state', state);
     const err = await rejection(auth.handleCallback(callback.toString()));
     expect(err).toBeInstanceOf(AuthError);
-    expect(err).toMatchObject({ code: 'access_denied', detail: 'The user denied the request', status: 0 });
+    expect(err).toMatchObject({
+      code: 'ERR_AUTH_ACCESS_DENIED',
+      oauthError: 'access_denied',
+      detail: 'The user denied the request',
+      status: 0,
+    });
     expect(err.message).toContain('access_denied');
     expect(server.received).toHaveLength(0);
     // An error response spends the pending sign-in too.
@@ -470,7 +478,7 @@ describe('BrowserAuth.handleCallback', () => {
     const err = await rejection(auth.handleCallback(callback));
     const verifier = form(server.tokenRequests()[0]!).code_verifier!;
     expect(err).toBeInstanceOf(AuthError);
-    expect(err).toMatchObject({ status: 400, code: 'invalid_grant' });
+    expect(err).toMatchObject({ status: 400, code: 'ERR_AUTH_INVALID_GRANT', oauthError: 'invalid_grant' });
     for (const text of printed(err)) {
       expect(text).not.toContain('secret-code-0123456789');
       expect(text).not.toContain(verifier);
@@ -558,11 +566,20 @@ describe('BrowserAuth.refresh', () => {
     const auth = browserAuth(server.url);
     const first = await rejection(auth.refresh('refresh-token-0'));
     expect(first).not.toBeInstanceOf(AuthError);
-    expect(first).toMatchObject({ status: 503, code: 'temporarily_unavailable' });
+    expect(first).toMatchObject({
+      status: 503,
+      code: 'ERR_AUTH_TEMPORARILY_UNAVAILABLE',
+      oauthError: 'temporarily_unavailable',
+    });
     expect(server.tokenRequests()).toHaveLength(1);
     const second = await rejection(auth.refresh('refresh-token-0'));
     expect(second).toBeInstanceOf(AuthError);
-    expect(second).toMatchObject({ status: 400, code: 'invalid_grant', detail: 'refresh token reused' });
+    expect(second).toMatchObject({
+      status: 400,
+      code: 'ERR_AUTH_INVALID_GRANT',
+      oauthError: 'invalid_grant',
+      detail: 'refresh token reused',
+    });
     expect(server.tokenRequests()).toHaveLength(2);
   });
 
@@ -583,51 +600,95 @@ describe('OAuth error mapping', () => {
     cls: typeof CpodError;
     not?: typeof CpodError;
     code: string;
+    oauthError?: string;
   }> = [
-    { status: 400, body: '{"error":"invalid_grant"}', cls: AuthError, code: 'invalid_grant' },
-    { status: 401, body: '{"error":"invalid_client"}', cls: AuthError, code: 'invalid_client' },
-    { status: 400, body: '{"error":"unauthorized_client"}', cls: AuthError, code: 'unauthorized_client' },
-    { status: 400, body: '{"error":"invalid_scope"}', cls: AuthError, code: 'invalid_scope' },
-    { status: 400, body: '{"error":"invalid_request"}', cls: ValidationError, code: 'invalid_request' },
+    {
+      status: 400,
+      body: '{"error":"invalid_grant"}',
+      cls: AuthError,
+      code: 'ERR_AUTH_INVALID_GRANT',
+      oauthError: 'invalid_grant',
+    },
+    {
+      status: 401,
+      body: '{"error":"invalid_client"}',
+      cls: AuthError,
+      code: 'ERR_AUTH_INVALID_CLIENT',
+      oauthError: 'invalid_client',
+    },
+    {
+      status: 400,
+      body: '{"error":"unauthorized_client"}',
+      cls: AuthError,
+      code: 'ERR_AUTH_UNAUTHORIZED_CLIENT',
+      oauthError: 'unauthorized_client',
+    },
+    {
+      status: 400,
+      body: '{"error":"invalid_scope"}',
+      cls: AuthError,
+      code: 'ERR_AUTH_INVALID_SCOPE',
+      oauthError: 'invalid_scope',
+    },
+    {
+      status: 400,
+      body: '{"error":"invalid_request"}',
+      cls: ValidationError,
+      code: 'ERR_AUTH_INVALID_REQUEST',
+      oauthError: 'invalid_request',
+    },
     {
       status: 400,
       body: '{"error":"unsupported_grant_type"}',
       cls: ValidationError,
-      code: 'unsupported_grant_type',
+      code: 'ERR_AUTH_UNSUPPORTED_GRANT_TYPE',
+      oauthError: 'unsupported_grant_type',
     },
     {
       status: 429,
       body: '{"error":"slow_down"}',
       headers: { 'retry-after': '120' },
       cls: RateLimitError,
-      code: 'slow_down',
+      code: 'ERR_AUTH_SLOW_DOWN',
+      oauthError: 'slow_down',
     },
-    { status: 500, body: '{"error":"server_error"}', cls: CpodError, not: AuthError, code: 'server_error' },
+    {
+      status: 500,
+      body: '{"error":"server_error"}',
+      cls: CpodError,
+      not: AuthError,
+      code: 'ERR_AUTH_SERVER_ERROR',
+      oauthError: 'server_error',
+    },
     { status: 502, body: '<html>bad gateway</html>', cls: CpodError, not: AuthError, code: 'ERR_INTERNAL' },
     { status: 401, body: '', cls: AuthError, code: 'ERR_AUTH_MISSING_TOKEN' },
   ];
 
-  it.each(cases)('$status $body → $cls.name $code', async ({ status, body, headers, cls, not, code }) => {
-    const server = await authServer({
-      token: (req, res) => {
-        res.writeHead(status, {
-          'content-type': body.startsWith('{') ? 'application/json' : 'text/html',
-          'x-request-id': 'req-42',
-          ...headers,
-        });
-        // A careless server echoing the refresh token must not leak it into the error.
-        res.end(body.replace('}', `,"error_description":"rejected ${form(req).refresh_token}"}`));
-      },
-    });
-    const err = await rejection(browserAuth(server.url).refresh('refresh-token-secret-1'));
-    expect(err).toBeInstanceOf(cls);
-    if (not) expect(err).not.toBeInstanceOf(not);
-    expect(err.name).toBe(cls.name);
-    expect(err).toMatchObject({ status, code, requestId: 'req-42' });
-    for (const text of printed(err)) expect(text).not.toContain('refresh-token-secret-1');
-    if (cls === RateLimitError) expect((err as RateLimitError).retryAfter).toBe(120);
-    expect(server.tokenRequests()).toHaveLength(1);
-  });
+  it.each(cases)(
+    '$status $body → $cls.name $code',
+    async ({ status, body, headers, cls, not, code, oauthError }) => {
+      const server = await authServer({
+        token: (req, res) => {
+          res.writeHead(status, {
+            'content-type': body.startsWith('{') ? 'application/json' : 'text/html',
+            'x-request-id': 'req-42',
+            ...headers,
+          });
+          // A careless server echoing the refresh token must not leak it into the error.
+          res.end(body.replace('}', `,"error_description":"rejected ${form(req).refresh_token}"}`));
+        },
+      });
+      const err = await rejection(browserAuth(server.url).refresh('refresh-token-secret-1'));
+      expect(err).toBeInstanceOf(cls);
+      if (not) expect(err).not.toBeInstanceOf(not);
+      expect(err.name).toBe(cls.name);
+      expect(err).toMatchObject({ status, code, requestId: 'req-42' });
+      expect(err.oauthError).toBe(oauthError);
+      for (const text of printed(err)) expect(text).not.toContain('refresh-token-secret-1');
+      if (cls === RateLimitError) expect((err as RateLimitError).retryAfter).toBe(120);
+      expect(server.tokenRequests()).toHaveLength(1);
+    },
+  );
 
   it('rejects an unusable token response', async () => {
     const bodies = [
@@ -709,7 +770,7 @@ describe('BrowserAuth.logout', () => {
       browserAuth(url).logout({ accessToken: 'access-token-7', refreshToken: 'refresh-token-7' }),
     );
     expect(err).toBeInstanceOf(AuthError);
-    expect(err).toMatchObject({ status: 401, code: 'invalid_client' });
+    expect(err).toMatchObject({ status: 401, code: 'ERR_AUTH_INVALID_CLIENT', oauthError: 'invalid_client' });
     for (const text of printed(err)) expect(text).not.toContain('refresh-token-7');
     expect(received).toHaveLength(2);
   });

@@ -20,6 +20,7 @@ import {
   type CpodErrorOptions,
   errorForStatus,
   errorFromResponse,
+  oauthErrorCode,
   parseJsonObject,
   type ReceivedResponse,
   redactSecrets,
@@ -298,8 +299,9 @@ function redactor(secrets: ReadonlyArray<string | undefined>): (text: string) =>
 
 /** The class for an OAuth error code: malformed requests are a client bug, server errors retryable, the rest a rejected sign-in. */
 function oauthError(options: CpodErrorOptions): CpodError {
-  if (REQUEST_ERRORS.has(options.code)) return new ValidationError(options);
-  if (SERVER_ERRORS.has(options.code)) return new CpodError(options);
+  const error = options.oauthError ?? '';
+  if (REQUEST_ERRORS.has(error)) return new ValidationError(options);
+  if (SERVER_ERRORS.has(error)) return new CpodError(options);
   return new AuthError(options);
 }
 
@@ -308,7 +310,7 @@ function nonEmptyString(value: unknown): string | undefined {
 }
 
 /**
- * Maps an RFC 6749 §5.2 error response: `code` is the OAuth error string (`invalid_grant`, ...).
+ * Maps an RFC 6749 §5.2 error response: `code` is `ERR_AUTH_<ERROR>`, `oauthError` the OAuth error string.
  * 429 and 5xx keep their status-based class (so `RateLimitError.retryAfter` works); a body without
  * an `error` member is handled like any other API error.
  */
@@ -323,7 +325,8 @@ function errorFromOAuthResponse(
   const description = nonEmptyString(body?.error_description);
   const options: CpodErrorOptions = {
     status: response.status,
-    code: error,
+    code: oauthErrorCode(error),
+    oauthError: error,
     message: redact(`${what} failed (${response.status} ${error})${description ? `: ${description}` : ''}`),
     detail: description === undefined ? undefined : redact(description),
     requestId: response.headers.get('x-request-id') ?? undefined,
@@ -339,8 +342,8 @@ function callbackError(code: string, message: string): AuthError {
 /**
  * Sign-in for browser apps (public clients) with the authorization code flow and PKCE: build the
  * login URL, handle the redirect back, refresh with rotation, and revoke on logout. Errors are
- * {@link CpodError} subclasses; for OAuth errors `code` is the OAuth error string (`access_denied`,
- * `invalid_grant`, ...). Tokens, codes and verifiers never appear in error messages.
+ * {@link CpodError} subclasses; for OAuth errors `code` is the platform code made from the OAuth error
+ * (`ERR_AUTH_INVALID_GRANT`, as TokenManager uses) and `oauthError` the raw string (`invalid_grant`). Tokens, codes and verifiers never appear in error messages.
  *
  * Read the module comment on where to keep the tokens: a backend-for-frontend holding the refresh
  * token in an HttpOnly cookie is safer than any storage a page script can read.
@@ -437,9 +440,9 @@ export class BrowserAuth {
    * - `ERR_AUTH_NO_PENDING_AUTHORIZATION` — nothing pending (already handled, or started in
    *   another tab or with other storage);
    * - `ERR_AUTH_ISSUER_MISMATCH`, `ERR_AUTH_INVALID_CALLBACK`;
-   * - the OAuth error the server redirected with (`access_denied`, ...), `detail` carrying its
-   *   `error_description`;
-   * - the token endpoint's OAuth error (`invalid_grant`, ...) — an `AuthError` too, except that a
+   * - the OAuth error the server redirected with as a platform code (`access_denied` →
+   *   `ERR_AUTH_ACCESS_DENIED`), the raw string in `oauthError` and its `error_description` in `detail`;
+   * - the token endpoint's OAuth error (`ERR_AUTH_INVALID_GRANT`, ...) — an `AuthError` too, except that a
    *   malformed request (`invalid_request`, ...) is a `ValidationError`, a server failure a plain
    *   `CpodError` and a 429 a `RateLimitError`.
    *
@@ -447,7 +450,7 @@ export class BrowserAuth {
    * try {
    *   tokens = await auth.handleCallback(location.href);
    * } catch (err) {
-   *   if (err instanceof AuthError && err.code === 'access_denied') showMessage('Sign-in was cancelled');
+   *   if (err instanceof AuthError && err.code === 'ERR_AUTH_ACCESS_DENIED') showMessage('Sign-in was cancelled');
    *   else throw err;
    * } finally {
    *   history.replaceState(null, '', '/');
@@ -502,7 +505,8 @@ export class BrowserAuth {
       // Always an AuthError, whatever the error: for the app, each one means "not signed in".
       throw new AuthError({
         status: 0,
-        code: error,
+        code: oauthErrorCode(error),
+        oauthError: error,
         message: `sign-in failed (${error})${description ? `: ${description}` : ''}`,
         detail: description,
       });

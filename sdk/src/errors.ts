@@ -38,7 +38,17 @@ export interface CpodErrorOptions {
   requestId?: string | undefined;
   /** The problem's `type` URI. */
   type?: string | undefined;
+  /** The RFC 6749 `error` string (`invalid_grant`, ...) when an OAuth endpoint answered with one. */
+  oauthError?: string | undefined;
   cause?: unknown;
+}
+
+/**
+ * The platform code for an OAuth error string: `invalid_grant` → `ERR_AUTH_INVALID_GRANT`. Used by
+ * every OAuth path of the SDK, so one `code` style holds; the raw string stays in `oauthError`.
+ */
+export function oauthErrorCode(error: string): CpodErrorCode {
+  return `ERR_AUTH_${error.toUpperCase().replace(/[^A-Z0-9]+/g, '_')}`;
 }
 
 /**
@@ -61,6 +71,8 @@ export class CpodError extends Error {
   readonly field: string | undefined;
   readonly requestId: string | undefined;
   readonly type: string | undefined;
+  /** The RFC 6749 `error` string behind `code`, for errors from OAuth endpoints. */
+  readonly oauthError: string | undefined;
 
   constructor(options: CpodErrorOptions) {
     super(options.message, options.cause === undefined ? undefined : { cause: options.cause });
@@ -70,6 +82,7 @@ export class CpodError extends Error {
     this.field = options.field;
     this.requestId = options.requestId;
     this.type = options.type;
+    this.oauthError = options.oauthError;
   }
 }
 
@@ -301,7 +314,7 @@ export function errorFromTokenResponse(
   const body = parseJsonObject(response.body);
   const oauthError = stringField(body, 'error');
   const description = stringField(body, 'error_description');
-  const code = oauthError ? `ERR_AUTH_${oauthError.toUpperCase()}` : `ERR_AUTH_TOKEN_${status}`;
+  const code = oauthError ? oauthErrorCode(oauthError) : `ERR_AUTH_TOKEN_${status}`;
   const summary = description ?? oauthError ?? (response.statusText || 'token request failed');
   return new AuthError({
     status,
@@ -309,6 +322,7 @@ export function errorFromTokenResponse(
     message: redact(`token request failed (${status} ${oauthError ?? code}): ${summary}`),
     detail: description === undefined ? undefined : redact(description),
     requestId: headers.get('x-request-id') ?? undefined,
+    oauthError,
   });
 }
 

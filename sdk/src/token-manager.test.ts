@@ -141,7 +141,7 @@ describe('TokenManager', () => {
     const tokens = new TokenManager({ baseUrl: url, clientId: 'c', clientSecret: SECRET });
     const err = (await tokens.getToken().catch((e: unknown) => e)) as AuthError;
     expect(err).toBeInstanceOf(AuthError);
-    expect(err).toMatchObject({ status: 401, code: 'ERR_AUTH_INVALID_CLIENT' });
+    expect(err).toMatchObject({ status: 401, code: 'ERR_AUTH_INVALID_CLIENT', oauthError: 'invalid_client' });
     for (const text of [err.message, err.detail ?? '', String(err), inspect(err), JSON.stringify(err)]) {
       expect(text).not.toContain(SECRET);
     }

@@ -23,6 +23,12 @@ export interface AppRecord {
   rate_limit: RateLimitSetting | null;
   /** argon2id PHC string; the secret itself is never stored. Null for public clients. */
   secret_hash: string | null;
+  /**
+   * The secret replaced by a rotation with a grace period: still accepted until
+   * `previous_secret_expires_at` (ISO time), never after.
+   */
+  previous_secret_hash?: string | null;
+  previous_secret_expires_at?: string | null;
   created_at: string;
   updated_at: string;
   [field: string]: unknown;

@@ -1,4 +1,4 @@
-import { ApiError, type DocumentStore, newId, parseInput, readJsonBody } from '@cpod/runtime';
+import { ApiError, type DocumentStore, newId, parseInput, readJsonBody, readTextBody } from '@cpod/runtime';
 import { Hono } from 'hono';
 import { z } from 'zod';
 import {
@@ -83,6 +83,13 @@ const createAppSchema = z
     }
   });
 
+/** Longest time a rotated-out secret may keep working: enough to roll a deployment, no more. */
+export const MAX_SECRET_GRACE_SECONDS = 24 * 3600;
+
+const rotateSecretSchema = z.strictObject({
+  grace_period_seconds: z.number().int().min(0).max(MAX_SECRET_GRACE_SECONDS).default(0),
+});
+
 const listQuerySchema = z.strictObject({
   limit: z.coerce.number().int().min(1).max(200).default(50),
   after: z.string().max(100).optional(),
@@ -139,17 +146,40 @@ export function appRoutes(store: DocumentStore, maxBodyBytes: number): Hono {
     if (clientType(existing) === 'public') {
       throw new ApiError('ERR_RESOURCE_CONFLICT', 'a public client has no secret to rotate');
     }
+    // The body is optional: no body means the old secret stops working at once.
+    const body = await optionalJsonBody(c.req.raw, maxBodyBytes);
+    const { grace_period_seconds: grace } = parseInput(rotateSecretSchema, body);
     const secret = newClientSecret();
+    const now = Date.now();
+    // Only the secret being replaced gets the grace period; one still in grace from an
+    // earlier rotation ends now, so at most two secrets are ever valid.
+    const graceUntil = grace > 0 ? new Date(now + grace * 1000).toISOString() : null;
     const updated = await apps.update(PLATFORM_NAMESPACE, c.req.param('id'), {
       secret_hash: await hashClientSecret(secret),
-      updated_at: new Date().toISOString(),
+      previous_secret_hash: graceUntil ? existing.secret_hash : null,
+      previous_secret_expires_at: graceUntil,
+      updated_at: new Date(now).toISOString(),
     });
     if (!updated) throw notFound();
     c.header('cache-control', 'no-store');
-    return c.json({ client_id: updated.id, client_secret: secret });
+    return c.json({
+      client_id: updated.id,
+      client_secret: secret,
+      previous_secret_expires_at: graceUntil,
+    });
   });
 
   return router;
+}
+
+async function optionalJsonBody(request: Request, maxBodyBytes: number): Promise<unknown> {
+  const text = await readTextBody(request, maxBodyBytes);
+  if (text.trim() === '') return {};
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ApiError('ERR_REQUEST_MALFORMED', 'request body is not valid JSON');
+  }
 }
 
 function notFound(): ApiError {

@@ -1,5 +1,12 @@
 import type { DocumentStore } from '@cpod/runtime';
+import { expiryIndex } from './expiry-index.js';
 import { randomToken, tokenHash } from './hashing.js';
+
+/**
+ * How long a code and its use record are kept after the code expired: as long as an access
+ * token issued from it can live, so a late replay still finds what to revoke.
+ */
+const REPLAY_EVIDENCE_MS = 3600_000 + 60_000;
 
 /** A code as stored: under the SHA-256 of the code, never the code itself. */
 export interface AuthorizationCodeRecord {
@@ -47,11 +54,19 @@ export interface CodeUseRecord {
 export function authorizationCodes(store: DocumentStore) {
   const codes = store.collection<AuthorizationCodeRecord>('authorization_codes');
   const uses = store.collection<CodeUseRecord>('authorization_code_uses');
+  const expiry = expiryIndex(store);
   return {
     /** Stores a new code and returns it; only its hash is kept. */
     async create(record: NewAuthorizationCode): Promise<string> {
       const code = randomToken('');
-      await codes.insert(record.tenant_id, { ...record, id: tokenHash(code) });
+      const id = tokenHash(code);
+      await codes.insert(record.tenant_id, { ...record, id });
+      await expiry.schedule(
+        'authorization_codes',
+        record.tenant_id,
+        id,
+        record.expires_at + REPLAY_EVIDENCE_MS,
+      );
       return code;
     },
     find: (tenant: string, code: string) => codes.get(tenant, tokenHash(code)),
@@ -60,6 +75,12 @@ export function authorizationCodes(store: DocumentStore) {
     async claim(tenant: string, use: CodeUseRecord): Promise<boolean> {
       try {
         await uses.insert(tenant, use);
+        await expiry.schedule(
+          'authorization_code_uses',
+          tenant,
+          use.id,
+          Date.parse(use.used_at) + REPLAY_EVIDENCE_MS,
+        );
         return true;
       } catch (err) {
         if ((err as { code?: string }).code === 'ERR_STORE_CONFLICT') return false;

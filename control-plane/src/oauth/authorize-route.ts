@@ -7,7 +7,7 @@ import { normaliseEmail, userRepository } from '../users/user-repository.js';
 import { authorizationCodes } from './authorization-codes.js';
 import { type AuthorizationRequest, checkAuthorizationRequest, withQuery } from './authorize-request.js';
 import { CSRF_COOKIE, CSRF_MAX_AGE_SECONDS } from './csrf.js';
-import { errorPage, loginPage, PAGE_HEADERS } from './login-page.js';
+import { errorPage, loginPage, loginPageCsp, PAGE_HEADERS } from './login-page.js';
 import type { OAuthContext } from './oauth-context.js';
 import { OAuthError } from './oauth-error.js';
 import { isThrottleableAddress, peerAddress, sourceAddress } from './source-address.js';
@@ -129,8 +129,9 @@ export function authorizeRoutes(ctx: OAuthContext): {
   };
 
   const renderLogin = (c: Context<AuthorizeEnv>, status: 200 | 400 | 401, email?: string, error?: string) => {
-    const { app, scopes, forward } = c.get('authz').request!;
+    const { app, scopes, forward, redirectUri } = c.get('authz').request!;
     const token = ctx.csrf.issue(app.id);
+    c.header('content-security-policy', loginPageCsp(redirectUri));
     setCookie(c, CSRF_COOKIE, token.cookie, { ...cookieOptions, maxAge: CSRF_MAX_AGE_SECONDS });
     return c.html(
       loginPage({

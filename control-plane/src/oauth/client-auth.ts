@@ -1,6 +1,5 @@
 import type { AppRecord } from '../apps/app-repository.js';
 import { appCollection, clientType, PLATFORM_NAMESPACE } from '../apps/app-repository.js';
-import { verifyClientSecret } from '../apps/client-secret.js';
 import type { OAuthContext } from './oauth-context.js';
 import { OAuthError } from './oauth-error.js';
 import { type ClientCredentials, readClientCredentials } from './token-request.js';
@@ -31,8 +30,13 @@ export async function authenticateClient(
     // confidential clients exist: an unknown id and a confidential one fail the same way.
     ok = app !== null && clientType(app) === 'public';
   } else {
-    const hash = app && clientType(app) === 'confidential' ? app.secret_hash : undefined;
-    ok = (await verifyClientSecret(hash, credentials.clientSecret ?? '')) && app !== null;
+    const confidential = app && clientType(app) === 'confidential' ? app : undefined;
+    const secret = credentials.clientSecret ?? '';
+    ok = (await ctx.verifySecret(confidential?.secret_hash, secret)) && app !== null;
+    // A secret rotated out with a grace period keeps working until the period ends.
+    const previous =
+      confidential && inGrace(confidential, ctx.clock()) ? confidential.previous_secret_hash : null;
+    if (!ok && previous) ok = await ctx.verifySecret(previous, secret);
   }
   if (!ok || !app) {
     const clientId = credentials.clientId.slice(0, 100);
@@ -47,4 +51,9 @@ export async function authenticateClient(
     throw new OAuthError('invalid_client', 'client authentication failed');
   }
   return { app, credentials };
+}
+
+function inGrace(app: AppRecord, now: number): boolean {
+  const until = app.previous_secret_expires_at;
+  return typeof until === 'string' && Date.parse(until) > now;
 }

@@ -13,6 +13,15 @@ export function escapeHtml(value: string): string {
 }
 
 /** Sent with every authorization-endpoint response, pages and redirects alike. */
+/**
+ * The login page's policy. `form-action` also governs where the form's answer may redirect
+ * (browsers enforce it on the redirect chain), so it must name the client's redirect origin, or
+ * the final redirect carrying the code would be blocked.
+ */
+export function loginPageCsp(redirectUri: string): string {
+  return `default-src 'none'; style-src 'unsafe-inline'; form-action 'self' ${new URL(redirectUri).origin}; frame-ancestors 'none'`;
+}
+
 export const PAGE_HEADERS: Record<string, string> = {
   'content-security-policy':
     "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",

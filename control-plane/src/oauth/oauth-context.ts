@@ -1,5 +1,6 @@
 import { hkdfSync } from 'node:crypto';
 import type { DocumentStore, Logger } from '@cpod/runtime';
+import { type SecretVerifier, verifiedSecretCache } from '../apps/client-secret.js';
 import { type TokenEvents, tokenEvents } from '../events/token-events.js';
 import type { SigningKeys } from '../signing-keys.js';
 import { type CsrfTokens, csrfTokens } from './csrf.js';
@@ -29,6 +30,8 @@ export interface OAuthContext {
   events: TokenEvents;
   throttle: FailureThrottle;
   csrf: CsrfTokens;
+  /** argon2id verification of client secrets, with a short cache of successes. */
+  verifySecret: SecretVerifier;
   /** Milliseconds since the epoch; injectable so expiry can be tested without waiting. */
   clock: () => number;
 }
@@ -47,6 +50,8 @@ export interface OAuthContextOptions {
   csrfKey?: Uint8Array | undefined;
   throttle?: FailureThrottleOptions | undefined;
   clock?: (() => number) | undefined;
+  /** How long a verified client secret is remembered (ms); 0 turns the cache off. Default 30 000. */
+  secretCacheTtlMs?: number | undefined;
 }
 
 const MAX_ACCESS_TOKEN_TTL_SECONDS = 3600;
@@ -79,6 +84,7 @@ export function createOAuthContext(options: OAuthContextOptions): OAuthContext {
     events: tokenEvents(options.store, options.logger, clock),
     throttle: createFailureThrottle({ now: clock, ...options.throttle }),
     csrf: csrfTokens(csrfKey, clock),
+    verifySecret: verifiedSecretCache({ now: clock, ttlMs: options.secretCacheTtlMs ?? 30_000 }),
     clock,
   };
 }

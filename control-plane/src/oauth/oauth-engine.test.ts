@@ -367,7 +367,7 @@ describe('GET/POST /v1/oauth/authorize', () => {
     const client = await newApp();
     const { res } = await openLoginForm(client, pkce().challenge);
     expect(res.headers.get('content-security-policy')).toBe(
-      "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'",
+      "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' https://app.example.com; frame-ancestors 'none'",
     );
     expect(res.headers.get('x-frame-options')).toBe('DENY');
     expect(res.headers.get('cache-control')).toBe('no-store');
@@ -1144,5 +1144,191 @@ describe('throttling of repeated failures', () => {
     }
     expect((await postLogin(form, user, { env })).status).toBe(429);
     expect((await postLogin(form, user, { env: { remoteAddress: '203.0.113.51' } })).status).toBe(302);
+  });
+});
+
+describe('POST /v1/oauth/apps/{id}/rotate-secret', () => {
+  const rotateSecret = (clientId: string, body?: unknown) =>
+    admin(`/v1/oauth/apps/${clientId}/rotate-secret`, {
+      method: 'POST',
+      ...(body === undefined ? {} : { body: JSON.stringify(body) }),
+    });
+  const ccToken = (client: TestApp, secret: string) =>
+    clientPost('/v1/oauth/token', { ...client, client_secret: secret }, { grant_type: 'client_credentials' });
+  const service = () => newApp({ grant_types: ['client_credentials'], redirect_uris: [] });
+
+  it('without a grace period the old secret stops working at once, even right after a cached success', async () => {
+    const client = await service();
+    expect((await ccToken(client, client.client_secret!)).status).toBe(200);
+    const res = await rotateSecret(client.client_id);
+    expect(res.status).toBe(200);
+    const rotated = (await res.json()) as { client_secret: string; previous_secret_expires_at: null };
+    expect(rotated.previous_secret_expires_at).toBeNull();
+    expect((await ccToken(client, client.client_secret!)).status).toBe(401);
+    expect((await ccToken(client, rotated.client_secret)).status).toBe(200);
+  });
+
+  it('with grace_period_seconds the old secret works until the period ends, then never again', async () => {
+    const client = await service();
+    const res = await rotateSecret(client.client_id, { grace_period_seconds: 600 });
+    const rotated = (await res.json()) as { client_secret: string; previous_secret_expires_at: string };
+    expect(Date.parse(rotated.previous_secret_expires_at) - Date.now()).toBeGreaterThan(590_000);
+    expect((await ccToken(client, client.client_secret!)).status).toBe(200);
+    expect((await ccToken(client, rotated.client_secret)).status).toBe(200);
+    await withSkew(601_000, async () => {
+      expect((await ccToken(client, client.client_secret!)).status).toBe(401);
+      expect((await ccToken(client, rotated.client_secret)).status).toBe(200);
+    });
+  });
+
+  it('a second rotation ends the first one’s grace: at most two secrets are ever valid', async () => {
+    const client = await service();
+    const first = (await (await rotateSecret(client.client_id, { grace_period_seconds: 600 })).json()) as {
+      client_secret: string;
+    };
+    await rotateSecret(client.client_id, { grace_period_seconds: 600 });
+    expect((await ccToken(client, client.client_secret!)).status).toBe(401);
+    expect((await ccToken(client, first.client_secret)).status).toBe(200);
+  });
+
+  it('the grace period is bounded (0-86400 s) and named in the error', async () => {
+    const client = await service();
+    for (const grace of [86_401, -1, 1.5, 'soon']) {
+      const res = await rotateSecret(client.client_id, { grace_period_seconds: grace });
+      expect(res.status).toBe(400);
+      expect(await res.text()).toContain('grace_period_seconds');
+    }
+    expect((await rotateSecret(client.client_id, { grace: 1 })).status).toBe(400);
+    expect((await ccToken(client, client.client_secret!)).status).toBe(200);
+  });
+});
+
+describe('CORS for browser clients on token and revoke', () => {
+  const ORIGIN = new URL(REDIRECT).origin;
+  const preflight = (path: string, origin: string) =>
+    app.request(path, {
+      method: 'OPTIONS',
+      headers: {
+        origin,
+        'access-control-request-method': 'POST',
+        'access-control-request-headers': 'content-type',
+      },
+    });
+
+  it('preflight: only origins of public apps’ redirect URIs, never a wildcard or credentials', async () => {
+    await newPublicApp();
+    for (const path of ['/v1/oauth/token', '/v1/oauth/revoke']) {
+      const ok = await preflight(path, ORIGIN);
+      expect(ok.status).toBe(204);
+      expect(ok.headers.get('access-control-allow-origin')).toBe(ORIGIN);
+      expect(ok.headers.get('access-control-allow-methods')).toBe('POST');
+      expect(ok.headers.get('access-control-allow-credentials')).toBeNull();
+      const evil = await preflight(path, 'https://evil.example');
+      expect(evil.status).toBe(403);
+      expect(evil.headers.get('access-control-allow-origin')).toBeNull();
+    }
+  });
+
+  it('responses are readable only from the calling public client’s own origins', async () => {
+    const web = await newPublicApp({ redirect_uris: ['https://spa.example.org/cb'] });
+    const other = await newPublicApp({ redirect_uris: ['https://other.example.org/cb'] });
+    const confidential = await newApp({ redirect_uris: ['https://server.example.org/cb'] });
+    const call = (client: TestApp, origin: string) =>
+      clientPost('/v1/oauth/revoke', client, { token: 'x' }, undefined, { origin });
+    const allowed = async (res: Response) => {
+      expect(res.headers.get('vary')).toContain('Origin');
+      return res.headers.get('access-control-allow-origin');
+    };
+    expect(await allowed(await call(web, 'https://spa.example.org'))).toBe('https://spa.example.org');
+    expect(await allowed(await call(web, 'https://other.example.org'))).toBeNull();
+    expect(await allowed(await call(other, 'https://spa.example.org'))).toBeNull();
+    expect(await allowed(await call(confidential, 'https://server.example.org'))).toBeNull();
+    // Errors after the client is known are readable too, so the app can react to invalid_grant.
+    const failed = await clientPost(
+      '/v1/oauth/token',
+      web,
+      { grant_type: 'refresh_token', refresh_token: 'nope' },
+      undefined,
+      {
+        origin: 'https://spa.example.org',
+      },
+    );
+    expect(failed.status).toBe(400);
+    expect(failed.headers.get('access-control-allow-origin')).toBe('https://spa.example.org');
+  });
+});
+
+describe('revocation feed (GET /v1/revocations)', () => {
+  const feed = async (query = '') => {
+    const res = await admin(`/v1/revocations${query}`);
+    expect(res.status).toBe(200);
+    return (await res.json()) as {
+      revocations: Array<{ id: string; jti: string; tenant_id: string; expires_at: number }>;
+      next_cursor: string | null;
+      server_time: number;
+    };
+  };
+
+  it('lists the access tokens a refresh replay revoked, for the gateways to hand to their sidecars', async () => {
+    const before = (await feed()).server_time;
+    const { client, tokens } = await signedIn();
+    const jti = (await verifyAccessToken(tokens.access_token)).jti;
+    const rotated = await refreshWith(client, tokens.refresh_token!);
+    expect(rotated.res.status).toBe(200);
+    expect((await refreshWith(client, tokens.refresh_token!)).res.status).toBe(400);
+    const page = await feed(`?since=${before}`);
+    const jtis = page.revocations.map((r) => r.jti);
+    expect(jtis).toContain(jti);
+    expect(jtis).toContain((await verifyAccessToken(rotated.body.access_token)).jti);
+    expect(page.revocations.every((r) => r.tenant_id === 'acme' && r.expires_at > before / 1000)).toBe(true);
+  });
+
+  it('since and after page through it in order; admin only', async () => {
+    const { client, tokens } = await signedIn();
+    const start = (await feed()).server_time;
+    await revoke(client, tokens.access_token);
+    const all = (await feed(`?since=${start}`)).revocations;
+    expect(all.length).toBeGreaterThanOrEqual(1);
+    const first = await feed(`?since=${start - 10_000}&limit=1`);
+    expect(first.revocations).toHaveLength(1);
+    if (first.next_cursor) {
+      const second = await feed(`?after=${first.next_cursor}&limit=1`);
+      expect(second.revocations[0]?.id ?? '~').not.toBe(first.revocations[0]!.id);
+    }
+    expect((await app.request('/v1/revocations')).status).toBe(401);
+    expect((await admin('/v1/revocations?since=yesterday')).status).toBe(400);
+  });
+});
+
+describe('expired records are deleted', () => {
+  it('codes, refresh tokens, families and revocations are swept once expired, through the document port', async () => {
+    const { expiryIndex } = await import('./expiry-index.js');
+    const { client, tokens } = await signedIn();
+    await refreshWith(client, tokens.refresh_token!);
+    await revoke(client, tokens.access_token);
+    const count = async (name: string) => store.collection(name).count('acme');
+    const counted = ['authorization_codes', 'refresh_tokens', 'refresh_families', 'revocations'];
+    const before = await Promise.all(counted.map(count));
+    expect(before.every((n) => n > 0)).toBe(true);
+    // An hour from now codes and revocations are gone; the refresh family lives 30 days.
+    await expiryIndex(store).sweep(Date.now() + 3 * 3600_000);
+    expect(await count('authorization_codes')).toBe(0);
+    expect(await count('revocations')).toBe(0);
+    expect(await count('refresh_families')).toBeGreaterThan(0);
+    await expiryIndex(store).sweep(Date.now() + 31 * 24 * 3600_000);
+    for (const name of [...counted, 'refresh_token_uses', 'authorization_code_uses']) {
+      expect(await count(name), name).toBe(0);
+    }
+    expect(await store.collection('expiring_records').count('_platform')).toBe(0);
+  });
+});
+
+describe('login page CSP', () => {
+  it('form-action names the redirect origin, so the final redirect with the code is not blocked', async () => {
+    const client = await newPublicApp();
+    const form = await openLoginForm(client, pkce().challenge);
+    expect(form.res.headers.get('content-security-policy')).toContain(
+      `form-action 'self' ${new URL(REDIRECT).origin}`,
+    );
   });
 });

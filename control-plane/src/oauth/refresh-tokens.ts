@@ -1,4 +1,5 @@
 import type { DocumentStore } from '@cpod/runtime';
+import { expiryIndex } from './expiry-index.js';
 import { randomToken, tokenHash } from './hashing.js';
 import { revokeAccessTokenId } from './revocations.js';
 
@@ -46,15 +47,20 @@ interface RefreshUseRecord {
 }
 
 export const REFRESH_TOKEN_PREFIX = 'cpr_';
+const PLACEHOLDER_MS = 2 * 3600_000;
 
 export function refreshTokens(store: DocumentStore) {
   const families = store.collection<RefreshFamilyRecord>('refresh_families');
   const tokens = store.collection<RefreshTokenRecord>('refresh_tokens');
   const uses = store.collection<RefreshUseRecord>('refresh_token_uses');
+  const expiry = expiryIndex(store);
 
   return {
     /** Starts a family; fails with ERR_STORE_CONFLICT when a replay already revoked this id. */
-    startFamily: (family: RefreshFamilyRecord) => families.insert(family.tenant_id, family),
+    async startFamily(family: RefreshFamilyRecord): Promise<void> {
+      await families.insert(family.tenant_id, family);
+      await expiry.schedule('refresh_families', family.tenant_id, family.id, family.expires_at);
+    },
     getFamily: (tenant: string, id: string) => families.get(tenant, id),
 
     /** A fresh token value and the id it will be stored under. */
@@ -62,13 +68,20 @@ export function refreshTokens(store: DocumentStore) {
       const token = randomToken(REFRESH_TOKEN_PREFIX);
       return { token, id: tokenHash(token) };
     },
-    store: (tenant: string, record: RefreshTokenRecord) => tokens.insert(tenant, record),
+    async store(tenant: string, record: RefreshTokenRecord): Promise<void> {
+      await tokens.insert(tenant, record);
+      await expiry.schedule('refresh_tokens', tenant, record.id, record.expires_at);
+    },
     find: (tenant: string, token: string) => tokens.get(tenant, tokenHash(token)),
 
-    /** True for the first rotation of `id`, false when it was rotated before. */
-    async claim(tenant: string, id: string, nextId: string, at: number): Promise<boolean> {
+    /**
+     * True for the first rotation of `id`, false when it was rotated before. The use record
+     * lives as long as the family (`expiresAt`), so a replay is recognised until then.
+     */
+    async claim(tenant: string, id: string, nextId: string, at: number, expiresAt: number): Promise<boolean> {
       try {
         await uses.insert(tenant, { id, next_id: nextId, used_at: new Date(at).toISOString() });
+        await expiry.schedule('refresh_token_uses', tenant, id, expiresAt);
         await tokens.update(tenant, id, { used_at: new Date(at).toISOString() });
         return true;
       } catch (err) {
@@ -98,6 +111,8 @@ export function refreshTokens(store: DocumentStore) {
             created_at: new Date(at).toISOString(),
             ...revoked,
           })
+          // The placeholder only has to outlive the code whose exchange it blocks.
+          .then(() => expiry.schedule('refresh_families', tenant, familyId, at + PLACEHOLDER_MS))
           .catch(async (err: unknown) => {
             if ((err as { code?: string }).code !== 'ERR_STORE_CONFLICT') throw err;
             await families.update(tenant, familyId, revoked);

@@ -248,7 +248,7 @@ export function tokenRoute(ctx: OAuthContext): Handler<OAuthEnv> {
     state.jti = newJti();
     state.issuedAt = nowSeconds();
     const next = refresh.newToken();
-    if (!(await refresh.claim(app.tenant_id, old.id, next.id, ctx.clock()))) {
+    if (!(await refresh.claim(app.tenant_id, old.id, next.id, ctx.clock(), old.expires_at))) {
       await revokeRefreshReplay(state);
     }
     const refreshToken = await storeRefreshToken(state, old.family_id, old.scopes, old.expires_at, next);
