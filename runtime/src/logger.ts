@@ -1,7 +1,11 @@
+import { isSpanContextValid, trace } from '@opentelemetry/api';
+
 /**
  * JSON-lines logger. Secrets never reach a log line: values under sensitive keys are
  * replaced, and anything shaped like a JWT or a bearer credential is masked wherever it
  * appears, because tokens end up in error messages and URLs more often than in fields.
+ * A line written while a span is active carries its `trace_id` and `span_id`, so the
+ * gateway's and the sidecar's lines of one request can be joined (see telemetry/).
  */
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error' | 'silent';
 
@@ -54,10 +58,12 @@ export function createLogger(options: LoggerOptions = {}): Logger {
   const base = options.fields ?? {};
   const log = (level: Exclude<LogLevel, 'silent'>, msg: string, fields?: Record<string, unknown>) => {
     if (LEVELS[level] < threshold) return;
+    const span = trace.getActiveSpan()?.spanContext();
     const record = {
       time: new Date().toISOString(),
       level,
       msg: redactString(msg),
+      ...(span && isSpanContextValid(span) ? { trace_id: span.traceId, span_id: span.spanId } : {}),
       ...redactObject({ ...base, ...fields }, 0),
     };
     write(JSON.stringify(record));
