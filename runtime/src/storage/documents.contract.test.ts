@@ -232,6 +232,31 @@ describe.each(backends)('documents contract: $name', (backend) => {
     expect((await people.get('t1', 'p1'))?.name).toBe('first');
   });
 
+  it('insertMany writes a batch, and on a conflict writes only a prefix that stops before it', async () => {
+    const people = h.store.collection<Person>(freshName());
+    expect(await people.insertMany('t1', [])).toBe(0);
+    expect(
+      await people.insertMany('t1', [
+        { id: 'a', name: 'A' },
+        { id: 'b', name: 'B' },
+      ]),
+    ).toBe(2);
+    expect(await people.get('t1', 'b')).toEqual({ id: 'b', name: 'B' });
+    // The same ids in another tenant are no conflict.
+    expect(await people.insertMany('t2', [{ id: 'a', name: 'other' }])).toBe(1);
+
+    const written = await people.insertMany('t1', [
+      { id: 'c', name: 'C' },
+      { id: 'a', name: 'again' },
+      { id: 'd', name: 'D' },
+    ]);
+    expect(written).toBeLessThanOrEqual(1);
+    expect((await people.get('t1', 'c')) !== null).toBe(written === 1);
+    expect(await people.get('t1', 'd')).toBeNull();
+    expect((await people.get('t1', 'a'))?.name).toBe('A');
+    expect((await people.get('t2', 'a'))?.name).toBe('other');
+  });
+
   it('update merges shallowly and returns the new document, or null when absent', async () => {
     const people = h.store.collection<Person>(freshName());
     await people.insert('t1', { id: 'p1', name: 'Ada', age: 36, address: { city: 'London', zip: 'N1' } });

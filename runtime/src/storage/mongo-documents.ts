@@ -1,5 +1,6 @@
 import {
   type Filter,
+  MongoBulkWriteError,
   MongoClient,
   type Collection as MongoCollection,
   MongoNetworkError,
@@ -129,6 +130,20 @@ function mongoCollection(coll: MongoCollection<Row>, name: string, guard: Guard)
         throw err;
       }
       return body;
+    },
+
+    async insertMany(tenant, docs) {
+      assertTenant(tenant);
+      if (docs.length === 0) return 0;
+      for (const doc of docs) assertDocId(doc.id);
+      const rows = docs.map((doc) => ({ tenant_id: tenant, id: doc.id, body: toJson(doc) }));
+      try {
+        // Ordered: the server stops at the first duplicate, so what was written is a prefix.
+        return (await run(() => coll.insertMany(rows, { ordered: true }))).insertedCount;
+      } catch (err) {
+        if (err instanceof MongoBulkWriteError && err.code === DUPLICATE_KEY) return err.insertedCount;
+        throw err;
+      }
     },
 
     async update(tenant, id, patch) {

@@ -27,6 +27,13 @@ export interface ListOptions {
 export interface Collection<T extends Doc> {
   /** Inserts a new document; throws ApiError ERR_STORE_CONFLICT when the id exists in this tenant. */
   insert(tenant: string, doc: T): Promise<T>;
+  /**
+   * Inserts documents in order and stops at the first id that already exists in this tenant;
+   * returns how many were inserted (that prefix of `docs`). PostgreSQL and PGlite write them in
+   * one statement, so they insert all or none — also a prefix. One round trip and one commit
+   * instead of one per document.
+   */
+  insertMany(tenant: string, docs: T[]): Promise<number>;
   get(tenant: string, id: string): Promise<T | null>;
   /** Shallow-merges `patch` into the document; returns the new document or null when absent. */
   update(tenant: string, id: string, patch: Partial<T>): Promise<T | null>;

@@ -97,6 +97,25 @@ function sqlCollection(client: SqlClient, schema: string, name: string): Collect
       }
     },
 
+    async insertMany(tenant, docs) {
+      assertTenant(tenant);
+      if (docs.length === 0) return 0;
+      for (const doc of docs) assertDocId(doc.id);
+      try {
+        // One statement is atomic: every row or none.
+        const rows = await run(
+          `insert into ${table} (tenant_id, id, body)
+             select $1, d.id, d.body from jsonb_to_recordset($2::jsonb) as d(id text, body jsonb)
+             returning id`,
+          [tenant, JSON.stringify(docs.map((doc) => ({ id: doc.id, body: toJson(doc) })))],
+        );
+        return rows.length;
+      } catch (err) {
+        if (sqlState(err) === UNIQUE_VIOLATION) return 0;
+        throw err;
+      }
+    },
+
     async update(tenant, id, patch) {
       assertTenant(tenant);
       const changes = patchEntries(patch);
