@@ -26,10 +26,14 @@ import {
   type Client,
   type ClientUnaryCall,
   credentials,
+  type Interceptor,
   Metadata,
   type ServiceError,
   status,
 } from '@grpc/grpc-js';
+import { LocalBuckets } from './local-buckets.js';
+import { localScopeDecision } from './local-scope-check.js';
+import { LocalTokenVerifier } from './local-token-verifier.js';
 
 export interface SidecarClientOptions {
   /** `host:port`, e.g. `[::1]:50051` (CORESDK_SIDECAR_ADDR). */
@@ -37,7 +41,34 @@ export interface SidecarClientOptions {
   /** Deadline of each call in milliseconds (default 2000). */
   timeoutMs?: number;
   credentials?: ChannelCredentials;
+  /** Client interceptors run on every call of every service (e.g. W3C trace context). */
+  interceptors?: Interceptor[];
+  /**
+   * What happens when the sidecar is unreachable or past its deadline (CORESDK_FAIL_MODE).
+   * `closed` (default): the call rejects with an unavailable {@link SidecarError}, which the
+   * gateway answers with 503. `open`: validateToken verifies the token in-process against the
+   * cached JWKS of `localVerification`, authorize applies the default policy's scope rule,
+   * checkRateLimit takes from an in-process bucket, and each such answer carries `failOpen: true`.
+   */
+  failMode?: 'closed' | 'open';
+  /** Required for failMode `open`: where the token issuer's keys are and what the tokens must say. */
+  localVerification?: { jwksUri: string; issuer: string; audience: string };
+  /** The limit the in-process buckets apply when a call names none (fail-open only). */
+  defaultRateLimit?: { capacity: number; refillPerSecond: number };
+  /**
+   * Most calls waiting for the sidecar at once (default 1024). Beyond it calls fail at once as
+   * unavailable instead of queueing: a stalled sidecar must not grow an unbounded backlog.
+   */
+  maxInFlight?: number;
+  /**
+   * Fail-open only: told when answers start being made in-process (`true`, with the error that
+   * caused it) and when the sidecar answers again (`false`) — once per outage, for the log.
+   */
+  onFailOpenChange?: (failingOpen: boolean, cause?: SidecarError) => void;
 }
+
+/** A fail-open answer: made in-process because the sidecar could not be asked. */
+export type MaybeFailOpen<T> = T & { failOpen?: true };
 
 /**
  * An RPC that failed. `unavailable` is true when the sidecar could not be reached or did
@@ -56,6 +87,14 @@ export class SidecarError extends Error {
 
   get unavailable(): boolean {
     return this.grpcCode === status.UNAVAILABLE || this.grpcCode === status.DEADLINE_EXCEEDED;
+  }
+
+  /**
+   * The sidecar itself could not be asked. Unlike `unavailable`, false when the sidecar answered
+   * with its own unavailable code (e.g. its store is down): that answer already applied the fail mode.
+   */
+  get unreachable(): boolean {
+    return this.unavailable && this.code === undefined;
   }
 }
 
@@ -80,6 +119,12 @@ export class SidecarClient {
   private readonly audit: AuditServiceClient;
   private readonly policy: PolicyServiceClient;
   private readonly timeoutMs: number;
+  private readonly maxInFlight: number;
+  private inFlight = 0;
+  private failingOpen = false;
+  private readonly onFailOpenChange: SidecarClientOptions['onFailOpenChange'];
+  /** Set only in fail-open mode. */
+  private readonly fallback: { verifier: LocalTokenVerifier; buckets: LocalBuckets } | undefined;
 
   constructor(options: SidecarClientOptions) {
     const creds = options.credentials ?? credentials.createInsecure();
@@ -87,43 +132,77 @@ export class SidecarClient {
     const channelOptions = {
       'grpc.initial_reconnect_backoff_ms': 100,
       'grpc.max_reconnect_backoff_ms': 2000,
+      interceptors: options.interceptors ?? [],
     };
     this.auth = new AuthServiceClient(options.address, creds, channelOptions);
     this.rateLimit = new RateLimitServiceClient(options.address, creds, channelOptions);
     this.audit = new AuditServiceClient(options.address, creds, channelOptions);
     this.policy = new PolicyServiceClient(options.address, creds, channelOptions);
     this.timeoutMs = options.timeoutMs ?? 2000;
+    this.maxInFlight = options.maxInFlight ?? 1024;
+    this.onFailOpenChange = options.onFailOpenChange;
+    if (options.failMode === 'open') {
+      if (!options.localVerification)
+        throw new Error('failMode "open" needs localVerification (JWKS URI, issuer and audience)');
+      const verifier = new LocalTokenVerifier(options.localVerification);
+      // Fetched now, while the issuer is up, so the keys are at hand when the sidecar is not.
+      verifier.refresh().catch(() => {});
+      this.fallback = {
+        verifier,
+        buckets: new LocalBuckets(options.defaultRateLimit ?? { capacity: 100, refillPerSecond: 20 }),
+      };
+    }
   }
 
-  validateToken(token: string): Promise<ValidateTokenResponse> {
-    return this.call(this.auth, this.auth.validateToken, { token });
+  validateToken(token: string): Promise<MaybeFailOpen<ValidateTokenResponse>> {
+    return this.withFallback(this.call(this.auth, this.auth.validateToken, { token }), (f) =>
+      f.verifier.verify(token),
+    );
   }
 
-  authorize(request: AuthorizeRequest): Promise<AuthorizeResponse> {
-    return this.call(this.auth, this.auth.authorize, request);
+  authorize(request: AuthorizeRequest): Promise<MaybeFailOpen<AuthorizeResponse>> {
+    return this.withFallback(this.call(this.auth, this.auth.authorize, request), () =>
+      localScopeDecision(request),
+    );
   }
 
   revokeToken(request: Partial<RevokeTokenRequest>): Promise<RevokeTokenResponse> {
     return this.call(this.auth, this.auth.revokeToken, { token: '', tokenId: '', expiresAt: 0, ...request });
   }
 
-  checkRateLimit(request: CheckRateLimitRequest): Promise<CheckRateLimitResponse> {
-    return this.call(this.rateLimit, this.rateLimit.checkRateLimit, request);
+  checkRateLimit(request: CheckRateLimitRequest): Promise<MaybeFailOpen<CheckRateLimitResponse>> {
+    return this.withFallback(this.call(this.rateLimit, this.rateLimit.checkRateLimit, request), (f) =>
+      f.buckets.take(request),
+    );
   }
 
   async resetRateLimit(request: ResetRateLimitRequest): Promise<void> {
     await this.call(this.rateLimit, this.rateLimit.resetRateLimit, request);
   }
 
-  async emitAuditEvent(event: AuditEvent): Promise<AuditRecord | undefined> {
-    return (await this.call(this.audit, this.audit.emitAuditEvent, { event })).record;
+  async emitAuditEvent(
+    event: Omit<AuditEvent, 'idempotencyKey'> & { idempotencyKey?: string },
+  ): Promise<AuditRecord | undefined> {
+    const request = { event: { idempotencyKey: '', ...event } };
+    return (await this.call(this.audit, this.audit.emitAuditEvent, request)).record;
+  }
+
+  /**
+   * Appends a batch (at most 500 events) in order. Events with an `idempotencyKey` that is
+   * already recorded return the existing record, so a failed batch can be sent again as is.
+   */
+  async emitAuditEvents(events: AuditEvent[]): Promise<AuditRecord[]> {
+    return (await this.call(this.audit, this.audit.emitAuditEvents, { events })).records;
   }
 
   queryAudit(request: Partial<QueryAuditRequest> & { tenantId: string }): Promise<QueryAuditResponse> {
     return this.call(this.audit, this.audit.queryAudit, {
       actor: '',
       action: '',
+      resource: '',
       outcome: '',
+      occurredFrom: '',
+      occurredTo: '',
       pageSize: 0,
       pageToken: '',
       ...request,
@@ -143,11 +222,41 @@ export class SidecarClient {
   }
 
   close(): void {
+    this.fallback?.verifier.close();
     for (const client of [this.auth, this.rateLimit, this.audit, this.policy]) client.close();
   }
 
+  /** In fail-open mode, answers in-process when — and only when — the sidecar could not be asked. */
+  private async withFallback<Res extends object>(
+    call: Promise<Res>,
+    local: (fallback: NonNullable<SidecarClient['fallback']>) => Res | Promise<Res>,
+  ): Promise<MaybeFailOpen<Res>> {
+    let response: Res;
+    try {
+      response = await call;
+    } catch (err) {
+      if (!this.fallback || !(err instanceof SidecarError) || !err.unreachable) throw err;
+      if (!this.failingOpen) {
+        this.failingOpen = true;
+        this.onFailOpenChange?.(true, err);
+      }
+      return { ...(await local(this.fallback)), failOpen: true };
+    }
+    if (this.failingOpen) {
+      this.failingOpen = false;
+      this.onFailOpenChange?.(false);
+    }
+    return response as MaybeFailOpen<Res>;
+  }
+
   private call<Req, Res>(client: Client, method: UnaryMethod<Req, Res>, request: Req): Promise<Res> {
-    return new Promise((resolve, reject) => {
+    if (this.inFlight >= this.maxInFlight) {
+      return Promise.reject(
+        new SidecarError('too many sidecar calls in flight', status.UNAVAILABLE, undefined),
+      );
+    }
+    this.inFlight++;
+    return new Promise<Res>((resolve, reject) => {
       method.call(
         client,
         request,
@@ -168,6 +277,8 @@ export class SidecarClient {
           }
         },
       );
+    }).finally(() => {
+      this.inFlight--;
     });
   }
 }

@@ -1,5 +1,5 @@
 import type { Logger } from '@cpod/runtime';
-import type { SidecarClient } from '@cpod/sdk';
+import type { AuditQueue, SidecarClient } from '@cpod/sdk';
 import type { Plugin } from 'graphql-yoga';
 import type { GatewayContext } from '../context.js';
 import type { CompiledRoute } from '../rest/rest-routes.js';
@@ -8,16 +8,21 @@ import { useAudit } from './use-audit.js';
 import { useAuthorize } from './use-authorize.js';
 import { useDisableIntrospection } from './use-disable-introspection.js';
 import { useRateLimit } from './use-rate-limit.js';
+import { useTracing } from './use-tracing.js';
 import { useValidateToken } from './use-validate-token.js';
 
 export interface ChainOptions {
   sidecar: SidecarClient;
   logger: Logger;
+  /** Where useAudit queues events; the gateway server flushes it on close. */
+  auditQueue?: AuditQueue;
   graphqlEndpoint: string;
   /** The internal console: introspection allowed, anonymous introspection admitted, no REST. */
   console: boolean;
   restRoutes: CompiledRoute[];
   maxBodyBytes: number;
+  /** Benchmark only (bench/rate-limit-bench.mjs); see GatewayDeps.benchmarkWithout. */
+  benchmarkWithout?: { rateLimit?: boolean; audit?: boolean };
 }
 
 /**
@@ -28,10 +33,13 @@ export interface ChainOptions {
  */
 export function requestChain(options: ChainOptions): Plugin<GatewayContext>[] {
   return [
-    useAudit(options),
+    // First: its request span wraps every hook wherever it sits, but being first makes it the
+    // outermost instrumentation and lets it record the status before useAudit's onResponse.
+    useTracing(options),
+    ...(options.benchmarkWithout?.audit ? [] : [useAudit(options)]),
     useValidateToken({ ...options, allowAnonymous: options.console }),
     ...(options.console ? [] : [useDisableIntrospection() as Plugin<GatewayContext>, useRest(options)]),
     useAuthorize(options),
-    useRateLimit(options),
+    ...(options.benchmarkWithout?.rateLimit ? [] : [useRateLimit(options)]),
   ];
 }

@@ -22,3 +22,15 @@ export function sidecarUnavailable(cause: unknown): ApiError {
     expose: true,
   });
 }
+
+/**
+ * The sidecar answered that its rate limit store is down (fail mode closed): the request is
+ * refused like an unreachable sidecar, with its own message.
+ */
+export function rateLimitUnavailable(cause: unknown): ApiError {
+  return new ApiError('ERR_STORE_UNAVAILABLE', 'rate limiting unavailable, retry shortly', {
+    headers: { 'retry-after': '1' },
+    cause,
+    expose: true,
+  });
+}

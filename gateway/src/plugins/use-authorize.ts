@@ -38,7 +38,7 @@ export function useAuthorize(options: { sidecar: SidecarClient }): Plugin<Gatewa
         return stop(new ApiError('ERR_POLICY_DENIED', `field ${unannotated.name} has no authorization rule`));
       const pairs = new Map(checked.map((f) => [`${f.authz!.resource}.${f.authz!.action}`, f.authz!]));
       for (const { resource, action } of pairs.values()) {
-        let decision: { allowed: boolean; reason: string };
+        let decision: { allowed: boolean; reason: string; failOpen?: true };
         try {
           decision = await options.sidecar.authorize({
             claims: principal.claims ?? {},
@@ -49,6 +49,8 @@ export function useAuthorize(options: { sidecar: SidecarClient }): Plugin<Gatewa
         } catch (err) {
           return stop(sidecarUnavailable(err));
         }
+        // Fail-open: decided by the default policy's scope rule in-process (see local-scope-check.ts).
+        if (decision.failOpen) state.failOpen = true;
         if (!decision.allowed)
           return stop(
             new ApiError('ERR_POLICY_DENIED', `not allowed to ${action} ${resource}: ${decision.reason}`),

@@ -48,6 +48,8 @@ export function useValidateToken(options: {
         if (!result.valid || !result.principal)
           return fail(unauthorized(`token rejected: ${result.reason}`, 'ERR_AUTH_INVALID_TOKEN'));
         state.principal = result.principal;
+        // Verified in-process against the cached JWKS because the sidecar could not be asked.
+        if (result.failOpen) state.failOpen = true;
       } catch (err) {
         fail(sidecarUnavailable(err));
       }

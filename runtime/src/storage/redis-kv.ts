@@ -68,9 +68,9 @@ export async function openRedisKeyValue(options: RedisKeyValueOptions): Promise<
     redis = new Redis(url, {
       connectTimeout: timeoutMs,
       commandTimeout: timeoutMs,
-      // The offline queue stays on so commands issued while (re)connecting wait for the
-      // connection, but a pending command gives up after one failed reconnect, so a dead Redis
-      // fails requests within about a second instead of holding them forever.
+      // The offline queue is on only until the first connection is up, so commands issued at
+      // start-up wait for it. Once Redis has been reached, a lost connection fails commands at
+      // once (see the 'ready' handler): callers apply their fail mode instead of queueing.
       enableOfflineQueue: true,
       maxRetriesPerRequest: 1,
       // Keep reconnecting in the background, backing off to once a second.
@@ -87,6 +87,7 @@ export async function openRedisKeyValue(options: RedisKeyValueOptions): Promise<
   });
   redis.on('ready', () => {
     lastConnectionError = undefined;
+    redis.options.enableOfflineQueue = false;
   });
   redis.defineCommand('cpodTakeTokens', { numberOfKeys: 1, lua: TAKE_TOKENS });
   redis.defineCommand('cpodIncrementWithTtl', { numberOfKeys: 1, lua: INCREMENT_WITH_TTL });
@@ -99,7 +100,9 @@ export async function openRedisKeyValue(options: RedisKeyValueOptions): Promise<
       const isCommandError =
         err instanceof Error && err.name === 'ReplyError' && !OUTAGE_REPLY.test(err.message);
       if (isCommandError) throw err;
-      const gaveUp = err instanceof Error && err.name === 'MaxRetriesPerRequestError';
+      // Rejected without reaching Redis: the connection error says why better than the rejection.
+      const gaveUp =
+        (err instanceof Error && err.name === 'MaxRetriesPerRequestError') || redis.status !== 'ready';
       throw storeUnavailable(
         'Redis',
         url,
