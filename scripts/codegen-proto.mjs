@@ -1,4 +1,5 @@
-// Generates TypeScript for proto/coresdk/v1/*.proto with ts-proto, using the protoc
+// Generates TypeScript for proto/coresdk/v1/*.proto and the standard gRPC health protocol
+// (proto/grpc/health/v1) with ts-proto, using the protoc
 // binary shipped in the npm `protoc` package (no system install needed).
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readdirSync, rmSync } from 'node:fs';
@@ -12,6 +13,7 @@ const files = readdirSync(join(protoDir, 'coresdk/v1'))
   .filter((f) => f.endsWith('.proto'))
   .sort()
   .map((f) => `coresdk/v1/${f}`);
+files.push('grpc/health/v1/health.proto');
 
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out, { recursive: true });

@@ -1,5 +1,5 @@
 import { ApiError, type DocumentStore, type Logger, problemResponse } from '@cpod/runtime';
-import type { SidecarClient } from '@cpod/sdk';
+import type { AuditQueue, SidecarClient } from '@cpod/sdk';
 import { createYoga } from 'graphql-yoga';
 import type { GatewayContext } from './context.js';
 import { maskError } from './errors.js';
@@ -17,6 +17,8 @@ export interface GatewayDeps {
   store: DocumentStore;
   sidecar: SidecarClient;
   logger: Logger;
+  /** The audit events' bounded queue (one per process, flushed on close); useAudit makes one when absent. */
+  auditQueue?: AuditQueue;
   controlPlaneUrl: string;
   maxBodyBytes: number;
   /** Readiness of the other processes; /readyz is 200 only when all are ready. */
@@ -27,11 +29,19 @@ export interface GatewayDeps {
    * environment variable for it: it can only be set in code.
    */
   benchmarkWithoutChain?: { tenant: string };
+  /**
+   * Benchmark only (bench/rate-limit-bench.mjs): the full chain minus the rate limit and/or
+   * audit step, to measure what they cost. Code-only like benchmarkWithoutChain.
+   */
+  benchmarkWithout?: { rateLimit?: boolean; audit?: boolean };
 }
 
 export interface Gateway {
-  /** The public listener: REST, GraphQL without introspection, OAuth proxy, health. */
-  fetch(request: Request): Promise<Response>;
+  /**
+   * The public listener: REST, GraphQL without introspection, OAuth proxy, health. The peer
+   * address becomes the proxied OAuth requests' X-Forwarded-For (failure throttling per source).
+   */
+  fetch(request: Request, connection?: { remoteAddress: string }): Promise<Response>;
   /** The internal console listener: GraphiQL and introspection. */
   consoleFetch(request: Request): Promise<Response>;
   openApi: Record<string, unknown>;
@@ -77,13 +87,13 @@ export function createGateway(deps: GatewayDeps): Gateway {
 
   return {
     openApi,
-    async fetch(request) {
+    async fetch(request, connection) {
       const url = new URL(request.url);
       try {
         const early = await health(url.pathname);
         if (early) return early;
         if (url.pathname === '/openapi.json' && request.method === 'GET') return Response.json(openApi);
-        if (PROXIED_PATHS.has(url.pathname)) return await proxy(request);
+        if (PROXIED_PATHS.has(url.pathname)) return await proxy(request, connection?.remoteAddress);
         if (url.pathname === GRAPHQL_ENDPOINT) return await publicYoga.fetch(request);
         const match = matchRoute(restRoutes, request.method, url.pathname);
         if (match.kind === 'route') return await publicYoga.fetch(request);

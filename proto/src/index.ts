@@ -2,6 +2,9 @@
 // ts-proto from proto/coresdk/v1. Each file also exports helper names (protobufPackage,
 // DeepPartial, ...) that collide, so the public names are listed explicitly.
 
+// Callers of the generated clients build their channel credentials (mTLS to the sidecar)
+// from the same grpc-js the clients are generated for.
+export { type ChannelCredentials, credentials as channelCredentials } from '@grpc/grpc-js';
 export {
   AuditEvent,
   AuditRecord,
@@ -10,6 +13,8 @@ export {
   AuditServiceService,
   EmitAuditEventRequest,
   EmitAuditEventResponse,
+  EmitAuditEventsRequest,
+  EmitAuditEventsResponse,
   QueryAuditRequest,
   QueryAuditResponse,
   VerifyChainRequest,
@@ -51,3 +56,11 @@ export {
   ResetRateLimitRequest,
   ResetRateLimitResponse,
 } from './generated/coresdk/v1/rate_limit.js';
+export {
+  HealthCheckRequest,
+  HealthCheckResponse,
+  HealthCheckResponse_ServingStatus,
+  HealthClient,
+  type HealthServer,
+  HealthService,
+} from './generated/grpc/health/v1/health.js';

@@ -31,6 +31,21 @@ export {
   redact,
   redactString,
 } from './logger.js';
+export { Counter, Gauge, Histogram, Registry } from './metrics.js';
 export { PROBLEM_CONTENT_TYPE, type ProblemDetails, problemResponse, toProblem } from './problem.js';
 export * from './storage/index.js';
+export {
+  AsyncLocalContextManager,
+  MaskingSpanProcessor,
+  type MetadataCarrier,
+  maskAttributes,
+  maskSpan,
+  maskText,
+  metadataGetter,
+  metadataSetter,
+  startTracing,
+  type Tracing,
+  type TracingOptions,
+  tracesUrl,
+} from './telemetry/index.js';
 export { parseInput, readJsonBody, readTextBody } from './validation.js';

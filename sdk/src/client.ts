@@ -1,8 +1,17 @@
+import {
+  type AuditEventInput,
+  type AuditPage,
+  type AuditQuery,
+  type AuditRecord,
+  emitAuditEvent,
+  queryAudit,
+} from './audit.js';
 import { CpodError } from './errors.js';
 import { GraphQLClient } from './graphql-client.js';
 import { HttpClient } from './http.js';
 import { PeopleApi } from './people.js';
 import { evaluatePolicy, type PolicyDecision } from './policy.js';
+import { checkRateLimit, type RateLimitDecision } from './rate-limit.js';
 import { TokenManager } from './token-manager.js';
 
 export interface CpodClientOptions {
@@ -108,6 +117,52 @@ export class CpodClient {
    */
   evaluatePolicy(path: string, input: unknown): Promise<PolicyDecision> {
     return evaluatePolicy(this.http, path, input);
+  }
+
+  /**
+   * Your tenant's audit records, oldest first (`GET /v1/audit`, scope `audit:read`), filtered by
+   * actor, action, resource, outcome and an `occurred_at` range, with cursor pagination.
+   * `verifyChain: true` also recomputes every link and compares the chain with the signed
+   * checkpoints: `chainValid`, and `firstBrokenSeq` when it is not.
+   *
+   * @example
+   * let page = await client.queryAudit({ outcome: 'deny', from: new Date(Date.now() - 3_600_000) });
+   * while (page.nextCursor) page = await client.queryAudit({ outcome: 'deny', after: page.nextCursor });
+   * const { chainValid, firstBrokenSeq } = await client.queryAudit({ first: 1, verifyChain: true });
+   */
+  queryAudit(query: AuditQuery = {}): Promise<AuditPage> {
+    return queryAudit(this.http, query);
+  }
+
+  /**
+   * Appends an application event to your tenant's audit chain (`POST /v1/audit/events`, scope
+   * `audit:write`); the actor is the token's subject. Personal data in `metadata` is masked.
+   *
+   * @example
+   * const record = await client.emitAuditEvent({
+   *   action: 'invoice.approve',
+   *   resource: 'invoices/inv_42',
+   *   outcome: 'allow',
+   *   metadata: { amount: 120 },
+   * });
+   * console.log(record.seq, record.record_hash);
+   */
+  emitAuditEvent(input: AuditEventInput): Promise<AuditRecord> {
+    return emitAuditEvent(this.http, input);
+  }
+
+  /**
+   * Takes one call from a rate limit bucket of your own: at most `limit` calls per
+   * `windowSeconds`, as a token bucket (bursts up to `limit`, refilled evenly over the window).
+   * The key is namespaced by your tenant — every app and replica of the tenant shares it — and
+   * needs scope `rate_limits:write`. A refused call resolves with `allowed: false`.
+   *
+   * @example
+   * const { allowed, retryAfterSeconds } = await client.checkRateLimit(`user:${userId}:export`, 5, 3600);
+   * if (!allowed) throw new Error(`try again in ${retryAfterSeconds} s`);
+   */
+  checkRateLimit(key: string, limit: number, windowSeconds: number): Promise<RateLimitDecision> {
+    return checkRateLimit(this.http, key, limit, windowSeconds);
   }
 
   /**

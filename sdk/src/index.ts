@@ -1,3 +1,10 @@
+export type {
+  AuditEventInput,
+  AuditPage,
+  AuditQuery,
+  AuditRecord,
+} from './audit.js';
+export { AuditQueue, type AuditQueueOptions, type QueuedAuditEvent } from './audit-queue.js';
 export {
   type AuthStorage,
   BrowserAuth,
@@ -36,6 +43,7 @@ export {
   type TokenSource,
   type TransportOptions,
 } from './http.js';
+export { LocalTokenVerifier, type LocalTokenVerifierOptions } from './local-token-verifier.js';
 export {
   type CreatePersonInput,
   type ListPeopleOptions,
@@ -47,5 +55,11 @@ export {
   type UpdatePersonInput,
 } from './people.js';
 export type { PolicyDecision } from './policy.js';
-export { SidecarClient, type SidecarClientOptions, SidecarError } from './sidecar-client.js';
+export type { RateLimitDecision } from './rate-limit.js';
+export {
+  type MaybeFailOpen,
+  SidecarClient,
+  type SidecarClientOptions,
+  SidecarError,
+} from './sidecar-client.js';
 export { TokenManager, type TokenManagerOptions } from './token-manager.js';

@@ -67,10 +67,26 @@ export const REST_ROUTES: RestRoute[] = [
   },
   {
     method: 'POST',
+    path: '/v1/audit/events',
+    field: 'Mutation.emitAuditEvent',
+    body: 'input',
+    status: 201,
+    snakeCase: true,
+    summary: 'Append an application event to your tenant audit chain (scope audit:write)',
+  },
+  {
+    method: 'POST',
     path: '/v1/policy/evaluate',
     field: 'Query.evaluatePolicy',
     body: 'input',
     summary: 'Evaluate a policy rule against an input (scope policy:evaluate)',
+  },
+  {
+    method: 'POST',
+    path: '/v1/rate-limits/check',
+    field: 'Mutation.checkRateLimit',
+    body: 'input',
+    summary: 'Take one call from a custom rate limit key of your tenant (scope rate_limits:write)',
   },
 ];
 

@@ -3,6 +3,7 @@ import { builder } from './builder.js';
 import './audit.js';
 import './person.js';
 import './policy.js';
+import './rate-limit.js';
 
 /** The one schema both GraphQL and REST execute. */
 export const schema = builder.toSchema();

@@ -46,6 +46,7 @@ export interface PlatformConfig {
     issuer: string;
     audience: string;
     accessTokenTtlSeconds: number;
+    clientSecretCacheTtlMs: number;
     signingKeyPath: string;
   };
   sidecar: {
@@ -68,6 +69,7 @@ export interface PlatformConfig {
       checkpointSink: 'file' | 's3';
       checkpointFile: string;
       checkpointIntervalMs: number;
+      checkpointRetentionDays: number;
       signingKeyPath: string;
     };
   };
@@ -125,6 +127,7 @@ export function envToConfig(env: ServerEnv): PlatformConfig {
       issuer,
       audience: env.CPOD_TOKEN_AUDIENCE,
       accessTokenTtlSeconds: env.CPOD_ACCESS_TOKEN_TTL,
+      clientSecretCacheTtlMs: env.CPOD_CLIENT_SECRET_CACHE_TTL_MS,
       signingKeyPath: env.CORESDK_SIGNING_KEY_PATH ?? join(dataDir, 'control-plane', 'signing-key.json'),
     },
     sidecar: {
@@ -154,6 +157,7 @@ export function envToConfig(env: ServerEnv): PlatformConfig {
         checkpointFile:
           env.CORESDK_AUDIT_CHECKPOINT_FILE ?? join(dataDir, 'sidecar', 'audit-checkpoints.jsonl'),
         checkpointIntervalMs: env.CORESDK_AUDIT_CHECKPOINT_INTERVAL_MS,
+        checkpointRetentionDays: env.CORESDK_AUDIT_CHECKPOINT_RETENTION_DAYS,
         signingKeyPath:
           env.CORESDK_AUDIT_SIGNING_KEY_PATH ?? join(dataDir, 'sidecar', 'audit-signing-key.json'),
       },

@@ -46,6 +46,8 @@ const envSchema = z.object({
     .min(60)
     .max(3600, 'access tokens live at most 3600 s (RFC 9068 profile of this platform)')
     .default(3600),
+  // How long the control plane remembers a verified client secret (0 = verify with argon2id every time).
+  CPOD_CLIENT_SECRET_CACHE_TTL_MS: z.coerce.number().int().min(0).max(300_000).default(30_000),
   CPOD_CONTROL_PLANE_URL: optionalUrl,
   CPOD_MAX_BODY_BYTES: positiveInt(65_536),
   CORESDK_ENV: z.enum(['development', 'production']).default('development'),
@@ -75,6 +77,8 @@ const envSchema = z.object({
   CORESDK_AUDIT_CHECKPOINT_FILE: z.string().min(1).optional(),
   CORESDK_AUDIT_CHECKPOINT_INTERVAL_MS: positiveInt(5000),
   CORESDK_AUDIT_SIGNING_KEY_PATH: z.string().min(1).optional(),
+  // S3 object-lock retention of each checkpoint object (COMPLIANCE mode where the bucket supports it).
+  CORESDK_AUDIT_CHECKPOINT_RETENTION_DAYS: positiveInt(365),
   // Blob store (MinIO/S3).
   CPOD_S3_ENDPOINT: optionalUrl,
   CPOD_S3_ACCESS_KEY: z.string().min(1).optional(),

@@ -1,3 +1,7 @@
+export { openLocalBlobs } from './blob-local.js';
+export { type BlobStoreOptions, openBlobStore } from './blob-open.js';
+export { openS3Blobs } from './blob-s3.js';
+export { assertBlobKey, type BlobPutResult, type BlobStore } from './blob-store.js';
 export { MAX_LIST_LIMIT } from './document-rules.js';
 export { createMemoryKeyValue } from './memory-kv.js';
 export { type MongoDocumentsOptions, openMongoDocuments } from './mongo-documents.js';

@@ -4,10 +4,33 @@ type Exact<T extends { [key: string]: unknown }> = { [K in keyof T]: T[K] };
 /** Internal type. DO NOT USE DIRECTLY. */
 export type Incremental<T> = T | { [P in keyof T]?: P extends ' $fragmentName' | '__typename' ? T[P] : never };
 import type { DocumentTypeDecoration } from '@graphql-typed-document-node/core';
+export type CheckRateLimitInput = {
+  /** Your key, e.g. "user:42:export": 1-200 of letters, digits, "_", ".", ":", "@", "-". */
+  key: string;
+  /** Calls allowed per window (the bucket capacity), 1-1000000. */
+  limit: number;
+  /** The window in seconds, 1-86400: the bucket refills `limit` tokens per window. */
+  windowSeconds: number;
+};
+
 export type CreatePersonInput = {
   email?: string | null | undefined;
   name: string;
   phone?: string | null | undefined;
+};
+
+/** An application event for your tenant chain; actor and tenant come from the token. */
+export type EmitAuditEventInput = {
+  /** e.g. "invoice.approve". */
+  action: string;
+  /** A JSON object; emails, phone numbers and tokens in it are masked before storage. */
+  metadata?: unknown;
+  /** Defaults to now. */
+  occurredAt?: string | null | undefined;
+  /** e.g. "allow", "deny", "error". */
+  outcome: string;
+  /** e.g. "invoices/inv_42". */
+  resource?: string | null | undefined;
 };
 
 export type EvaluatePolicyInput = {
@@ -23,6 +46,30 @@ export type UpdatePersonInput = {
   name?: string | null | undefined;
   phone?: string | null | undefined;
 };
+
+export type AuditRecordFieldsFragment = { seq: number, actor: string, clientId: string, action: string, resource: string, outcome: string, status: number, requestId: string, metadata: unknown, occurredAt: string, recordedAt: string, previousHash: string, recordHash: string };
+
+export type QueryAuditQueryVariables = Exact<{
+  actor?: string | null | undefined;
+  action?: string | null | undefined;
+  resource?: string | null | undefined;
+  outcome?: string | null | undefined;
+  from?: string | null | undefined;
+  to?: string | null | undefined;
+  first?: number | null | undefined;
+  after?: string | null | undefined;
+  verifyChain?: boolean | null | undefined;
+}>;
+
+
+export type QueryAuditQuery = { audit: { nextCursor: string | null, chainValid: boolean | null, recordsChecked: number | null, firstBrokenSeq: number | null, problem: string | null, checkpointsChecked: number | null, records: Array<{ seq: number, actor: string, clientId: string, action: string, resource: string, outcome: string, status: number, requestId: string, metadata: unknown, occurredAt: string, recordedAt: string, previousHash: string, recordHash: string }> } };
+
+export type EmitAuditEventMutationVariables = Exact<{
+  input: EmitAuditEventInput;
+}>;
+
+
+export type EmitAuditEventMutation = { emitAuditEvent: { seq: number, actor: string, clientId: string, action: string, resource: string, outcome: string, status: number, requestId: string, metadata: unknown, occurredAt: string, recordedAt: string, previousHash: string, recordHash: string } };
 
 export type PersonFieldsFragment = { id: string, name: string, email: string | null, phone: string | null, createdAt: string, updatedAt: string };
 
@@ -70,6 +117,13 @@ export type EvaluatePolicyQueryVariables = Exact<{
 
 export type EvaluatePolicyQuery = { evaluatePolicy: { defined: boolean, allowed: boolean, result: unknown, reason: string } };
 
+export type CheckRateLimitMutationVariables = Exact<{
+  input: CheckRateLimitInput;
+}>;
+
+
+export type CheckRateLimitMutation = { checkRateLimit: { allowed: boolean, limit: number, remaining: number, resetAt: string, retryAfterSeconds: number } };
+
 export class TypedDocumentString<TResult, TVariables>
   extends String
   implements DocumentTypeDecoration<TResult, TVariables>
@@ -88,6 +142,23 @@ export class TypedDocumentString<TResult, TVariables>
     return this.value;
   }
 }
+export const AuditRecordFieldsFragmentDoc = new TypedDocumentString(`
+    fragment AuditRecordFields on AuditRecord {
+  seq
+  actor
+  clientId
+  action
+  resource
+  outcome
+  status
+  requestId
+  metadata
+  occurredAt
+  recordedAt
+  previousHash
+  recordHash
+}
+    `, {"fragmentName":"AuditRecordFields"}) as unknown as TypedDocumentString<AuditRecordFieldsFragment, unknown>;
 export const PersonFieldsFragmentDoc = new TypedDocumentString(`
     fragment PersonFields on Person {
   id
@@ -98,6 +169,66 @@ export const PersonFieldsFragmentDoc = new TypedDocumentString(`
   updatedAt
 }
     `, {"fragmentName":"PersonFields"}) as unknown as TypedDocumentString<PersonFieldsFragment, unknown>;
+export const QueryAuditDocument = new TypedDocumentString(`
+    query QueryAudit($actor: String, $action: String, $resource: String, $outcome: String, $from: DateTime, $to: DateTime, $first: Int, $after: String, $verifyChain: Boolean) {
+  audit(
+    actor: $actor
+    action: $action
+    resource: $resource
+    outcome: $outcome
+    from: $from
+    to: $to
+    first: $first
+    after: $after
+    verifyChain: $verifyChain
+  ) {
+    records {
+      ...AuditRecordFields
+    }
+    nextCursor
+    chainValid
+    recordsChecked
+    firstBrokenSeq
+    problem
+    checkpointsChecked
+  }
+}
+    fragment AuditRecordFields on AuditRecord {
+  seq
+  actor
+  clientId
+  action
+  resource
+  outcome
+  status
+  requestId
+  metadata
+  occurredAt
+  recordedAt
+  previousHash
+  recordHash
+}`) as unknown as TypedDocumentString<QueryAuditQuery, QueryAuditQueryVariables>;
+export const EmitAuditEventDocument = new TypedDocumentString(`
+    mutation EmitAuditEvent($input: EmitAuditEventInput!) {
+  emitAuditEvent(input: $input) {
+    ...AuditRecordFields
+  }
+}
+    fragment AuditRecordFields on AuditRecord {
+  seq
+  actor
+  clientId
+  action
+  resource
+  outcome
+  status
+  requestId
+  metadata
+  occurredAt
+  recordedAt
+  previousHash
+  recordHash
+}`) as unknown as TypedDocumentString<EmitAuditEventMutation, EmitAuditEventMutationVariables>;
 export const GetPersonDocument = new TypedDocumentString(`
     query GetPerson($id: ID!) {
   person(id: $id) {
@@ -178,3 +309,14 @@ export const EvaluatePolicyDocument = new TypedDocumentString(`
   }
 }
     `) as unknown as TypedDocumentString<EvaluatePolicyQuery, EvaluatePolicyQueryVariables>;
+export const CheckRateLimitDocument = new TypedDocumentString(`
+    mutation CheckRateLimit($input: CheckRateLimitInput!) {
+  checkRateLimit(input: $input) {
+    allowed
+    limit
+    remaining
+    resetAt
+    retryAfterSeconds
+  }
+}
+    `) as unknown as TypedDocumentString<CheckRateLimitMutation, CheckRateLimitMutationVariables>;

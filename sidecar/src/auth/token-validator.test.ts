@@ -1,7 +1,15 @@
+import { createHmac } from 'node:crypto';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createMemoryKeyValue } from '@cpod/runtime';
-import { createLocalJWKSet, exportJWK, generateKeyPair, type JWTVerifyGetKey, SignJWT } from 'jose';
+import {
+  createLocalJWKSet,
+  exportJWK,
+  exportSPKI,
+  generateKeyPair,
+  type JWTVerifyGetKey,
+  SignJWT,
+} from 'jose';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { revocationKey, TokenValidator } from './token-validator.js';
 
@@ -131,5 +139,122 @@ describe('TokenValidator JWKS refetch', () => {
     } finally {
       server.close();
     }
+  });
+});
+
+describe('TokenValidator rejection paths', () => {
+  // One key per algorithm, all in the JWKS, so only the algorithm rule can refuse RS384.
+  const signers = new Map<string, CryptoKey>();
+  let publicPem: string;
+  let keys: JWTVerifyGetKey;
+  const ISSUED = { iss: ISSUER, aud: AUDIENCE, sub: 'app_1', client_id: 'app_1', tenant_id: 'acme' };
+
+  beforeAll(async () => {
+    const jwks = [];
+    for (const alg of ['RS256', 'ES256', 'PS256', 'RS384']) {
+      const pair = await generateKeyPair(alg, { extractable: true });
+      signers.set(alg, pair.privateKey as CryptoKey);
+      jwks.push({ ...(await exportJWK(pair.publicKey)), kid: alg, alg });
+      if (alg === 'RS256') publicPem = await exportSPKI(pair.publicKey as CryptoKey);
+    }
+    keys = createLocalJWKSet({ keys: jwks });
+  });
+
+  const make = () =>
+    new TokenValidator({ issuer: ISSUER, audience: AUDIENCE, revocations: createMemoryKeyValue(), keys });
+  const b64 = (v: unknown) => Buffer.from(JSON.stringify(v)).toString('base64url');
+  const now = () => Math.floor(Date.now() / 1000);
+
+  /** A token that is valid unless the overrides break it. */
+  function sign(
+    claims: Record<string, unknown> = {},
+    header: { alg?: string; kid?: string; typ?: string } = {},
+  ): Promise<string> {
+    const alg = header.alg ?? 'RS256';
+    const t = now();
+    const payload = { ...ISSUED, iat: t, exp: t + 600, jti: crypto.randomUUID(), ...claims };
+    for (const [k, v] of Object.entries(payload))
+      if (v === undefined) delete payload[k as keyof typeof payload];
+    return new SignJWT(payload)
+      .setProtectedHeader({ alg, kid: header.kid ?? alg, typ: header.typ ?? 'at+jwt' })
+      .sign(signers.get(alg) as CryptoKey);
+  }
+
+  const reasonOf = async (t: string) => {
+    const r = await make().validate(t);
+    return r.valid ? 'valid' : r.reason;
+  };
+
+  it('accepts a well-formed token in each allowed algorithm', async () => {
+    for (const alg of ['RS256', 'ES256', 'PS256'])
+      expect(await reasonOf(await sign({}, { alg })), alg).toBe('valid');
+  });
+
+  it('refuses alg none, HS256 keyed with the public key, and an asymmetric algorithm not on the list', async () => {
+    const [, payload] = (await sign()).split('.') as [string, string, string];
+    expect(await reasonOf(`${b64({ alg: 'none', typ: 'at+jwt' })}.${payload}.`)).toBe(
+      'unsupported_algorithm',
+    );
+    const hsHeader = b64({ alg: 'HS256', typ: 'at+jwt', kid: 'RS256' });
+    const hsSig = createHmac('sha256', publicPem).update(`${hsHeader}.${payload}`).digest('base64url');
+    expect(await reasonOf(`${hsHeader}.${payload}.${hsSig}`)).toBe('unsupported_algorithm');
+    expect(await reasonOf(await sign({}, { alg: 'RS384' }))).toBe('unsupported_algorithm');
+  });
+
+  it('refuses a wrong typ, issuer or audience; accepts an audience list that contains ours', async () => {
+    expect(await reasonOf(await sign({}, { typ: 'JWT' }))).toBe('wrong_type');
+    expect(await reasonOf(await sign({ iss: 'https://evil.example' }))).toBe('wrong_issuer');
+    expect(await reasonOf(await sign({ aud: 'someone-else' }))).toBe('wrong_audience');
+    expect(await reasonOf(await sign({ aud: ['someone-else', AUDIENCE] }))).toBe('valid');
+  });
+
+  it('allows 60 s of clock skew on exp, nbf and iat, and no more', async () => {
+    const t = now();
+    expect(await reasonOf(await sign({ iat: t - 600, exp: t - 30 }))).toBe('valid');
+    expect(await reasonOf(await sign({ iat: t - 600, exp: t - 90 }))).toBe('expired');
+    expect(await reasonOf(await sign({ nbf: t + 30 }))).toBe('valid');
+    expect(await reasonOf(await sign({ nbf: t + 120 }))).toBe('not_yet_valid');
+    expect(await reasonOf(await sign({ iat: t + 30, exp: t + 600 }))).toBe('valid');
+    expect(await reasonOf(await sign({ iat: t + 120, exp: t + 600 }))).toBe('not_yet_valid');
+  });
+
+  it('refuses a lifetime over one hour', async () => {
+    const t = now();
+    expect(await reasonOf(await sign({ iat: t, exp: t + 3600 }))).toBe('valid');
+    expect(await reasonOf(await sign({ iat: t, exp: t + 3601 }))).toBe('lifetime_too_long');
+  });
+
+  it('refuses missing exp, iat, jti or tenant_id', async () => {
+    for (const claim of ['exp', 'iat', 'jti']) {
+      expect(await reasonOf(await sign({ [claim]: undefined })), claim).toBe('invalid_claims');
+    }
+    expect(await reasonOf(await sign({ tenant_id: undefined }))).toBe('missing_tenant');
+  });
+
+  it('refuses a revoked jti, and only that one', async () => {
+    const revocations = createMemoryKeyValue();
+    await revocations.set(revocationKey('jti-revoked'), '1', { ttlMs: 60_000 });
+    const v = new TokenValidator({ issuer: ISSUER, audience: AUDIENCE, revocations, keys });
+    expect(await v.validate(await sign({ jti: 'jti-revoked' }))).toMatchObject({
+      valid: false,
+      reason: 'revoked',
+    });
+    expect((await v.validate(await sign({ jti: 'jti-other' }))).valid).toBe(true);
+  });
+
+  it('refuses an unknown kid, an edited payload and an edited header', async () => {
+    expect(await reasonOf(await sign({}, { kid: 'nobody' }))).toBe('unknown_key');
+    const [header, payload, signature] = (await sign()).split('.') as [string, string, string];
+    const claims = JSON.parse(Buffer.from(payload, 'base64url').toString());
+    expect(await reasonOf(`${header}.${b64({ ...claims, tenant_id: 'globex' })}.${signature}`)).toBe(
+      'bad_signature',
+    );
+    expect(await reasonOf(`${header}.${b64({ ...claims, scope: 'audit:read' })}.${signature}`)).toBe(
+      'bad_signature',
+    );
+    const h = JSON.parse(Buffer.from(header, 'base64url').toString());
+    expect(await reasonOf(`${b64({ ...h, cty: 'edited' })}.${payload}.${signature}`)).toBe('bad_signature');
+    expect(await reasonOf('not.a.jwt')).toBe('malformed');
+    expect(await reasonOf('')).toBe('malformed');
   });
 });

@@ -1,19 +1,24 @@
 import { createHash } from 'node:crypto';
-import { ApiError, type KeyValueStore } from '@cpod/runtime';
-import { createRemoteJWKSet, errors, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose';
+import type { KeyValueStore } from '@cpod/runtime';
+import { errors, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose';
+import { JwksCache } from './jwks-cache.js';
 
 export const ALLOWED_ALGORITHMS = ['RS256', 'ES256', 'PS256'];
 const CLOCK_SKEW_SECONDS = 60;
 const MAX_LIFETIME_SECONDS = 3600;
 
 export interface TokenValidatorOptions {
-  jwksUri: string;
+  /** Where the issuer publishes its keys; required unless `keys` is given. */
+  jwksUri?: string;
+  /** Least time between two JWKS fetches caused by an unknown kid (default 5 s). */
+  jwksCooldownMs?: number;
+  onJwksFetch?: (result: 'success' | 'failure') => void;
   issuer: string;
   audience: string;
   revocations: KeyValueStore;
   /** Verified tokens remembered by hash (default 10 000); 0 turns the cache off. */
   cacheSize?: number;
-  /** Overrides the remote JWKS (tests count signature checks through it). */
+  /** Verifies against these keys instead of a remote JWKS (the local dev key; tests count signature checks through it). */
   keys?: JWTVerifyGetKey;
 }
 
@@ -48,13 +53,14 @@ export class TokenValidator {
   private readonly counts = { hits: 0, misses: 0 };
 
   constructor(private readonly options: TokenValidatorOptions) {
-    // jose caches the key set and refetches at most once per cooldown on an unknown kid.
-    this.jwks =
-      options.keys ??
-      createRemoteJWKSet(new URL(options.jwksUri), {
-        cooldownDuration: 30_000,
-        timeoutDuration: 2_000,
-      });
+    if (options.keys) this.jwks = options.keys;
+    else if (options.jwksUri) {
+      this.jwks = new JwksCache({
+        uri: options.jwksUri,
+        cooldownMs: options.jwksCooldownMs,
+        onFetch: options.onJwksFetch,
+      }).getKey;
+    } else throw new Error('TokenValidator needs jwksUri or keys');
     this.cacheSize = options.cacheSize ?? 10_000;
   }
 
@@ -143,14 +149,9 @@ function classify(err: unknown): ValidationResult {
     return invalid('bad_signature', 'signature verification failed');
   if (err instanceof errors.JWKSNoMatchingKey)
     return invalid('unknown_key', 'no key in the JWKS matches the token');
-  if (err instanceof errors.JWKSTimeout || err instanceof errors.JWKSInvalid || isNetworkError(err)) {
-    // Not a verdict on the token: the sidecar cannot decide, so the caller must fail closed.
-    throw new ApiError('ERR_UPSTREAM_UNAVAILABLE', 'JWKS could not be fetched', { cause: err });
-  }
+  if (err instanceof errors.JWKSMultipleMatchingKeys)
+    return invalid('unknown_key', 'the token does not name one key of the JWKS');
   if (err instanceof errors.JOSEError) return invalid('malformed', 'token is malformed');
+  // Not a verdict on the token (the JWKS is unreachable): the caller must fail closed.
   throw err;
-}
-
-function isNetworkError(err: unknown): boolean {
-  return err instanceof TypeError && /fetch failed/i.test(err.message);
 }

@@ -44,6 +44,11 @@ export interface AuditEvent {
     | undefined;
   /** RFC 3339 time the event happened; the sidecar fills it when empty. */
   occurredAt: string;
+  /**
+   * Client-chosen unique key (a UUID) of this event; a retry with the same key within the
+   * tenant returns the first record instead of appending a duplicate. Part of the hashed record.
+   */
+  idempotencyKey: string;
 }
 
 export interface AuditRecord {
@@ -67,6 +72,15 @@ export interface EmitAuditEventResponse {
   record?: AuditRecord | undefined;
 }
 
+export interface EmitAuditEventsRequest {
+  events: AuditEvent[];
+}
+
+export interface EmitAuditEventsResponse {
+  /** One record per event, in request order (an already recorded key returns its first record). */
+  records: AuditRecord[];
+}
+
 export interface QueryAuditRequest {
   tenantId: string;
   /** Optional equality filters. */
@@ -77,6 +91,10 @@ export interface QueryAuditRequest {
   pageSize: number;
   /** next_page_token of a previous response. */
   pageToken: string;
+  resource: string;
+  /** Optional RFC 3339 bounds on occurred_at: from is inclusive, to is exclusive. */
+  occurredFrom: string;
+  occurredTo: string;
 }
 
 export interface QueryAuditResponse {
@@ -97,6 +115,11 @@ export interface VerifyChainResponse {
   problem: string;
   /** record_hash of the last record (the chain head). */
   headHash: string;
+  /**
+   * Signed checkpoints of this tenant whose signature and hash were checked against the chain:
+   * a database rewritten with every hash recomputed still disagrees with them.
+   */
+  checkpointsChecked: number;
 }
 
 function createBaseAuditEvent(): AuditEvent {
@@ -111,6 +134,7 @@ function createBaseAuditEvent(): AuditEvent {
     requestId: "",
     metadata: undefined,
     occurredAt: "",
+    idempotencyKey: "",
   };
 }
 
@@ -145,6 +169,9 @@ export const AuditEvent: MessageFns<AuditEvent> = {
     }
     if (message.occurredAt !== "") {
       writer.uint32(82).string(message.occurredAt);
+    }
+    if (message.idempotencyKey !== "") {
+      writer.uint32(90).string(message.idempotencyKey);
     }
     return writer;
   },
@@ -242,6 +269,14 @@ export const AuditEvent: MessageFns<AuditEvent> = {
             message.occurredAt = reader.string();
             continue;
           }
+          case 11: {
+            if (tag !== 90) {
+              break;
+            }
+
+            message.idempotencyKey = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -282,6 +317,11 @@ export const AuditEvent: MessageFns<AuditEvent> = {
         : isSet(object.occurred_at)
         ? globalThis.String(object.occurred_at)
         : "",
+      idempotencyKey: isSet(object.idempotencyKey)
+        ? globalThis.String(object.idempotencyKey)
+        : isSet(object.idempotency_key)
+        ? globalThis.String(object.idempotency_key)
+        : "",
     };
   },
 
@@ -317,6 +357,9 @@ export const AuditEvent: MessageFns<AuditEvent> = {
     if (message.occurredAt !== "") {
       obj.occurredAt = message.occurredAt;
     }
+    if (message.idempotencyKey !== "") {
+      obj.idempotencyKey = message.idempotencyKey;
+    }
     return obj;
   },
 
@@ -335,6 +378,7 @@ export const AuditEvent: MessageFns<AuditEvent> = {
     message.requestId = object.requestId ?? "";
     message.metadata = object.metadata ?? undefined;
     message.occurredAt = object.occurredAt ?? "";
+    message.idempotencyKey = object.idempotencyKey ?? "";
     return message;
   },
 };
@@ -624,8 +668,156 @@ export const EmitAuditEventResponse: MessageFns<EmitAuditEventResponse> = {
   },
 };
 
+function createBaseEmitAuditEventsRequest(): EmitAuditEventsRequest {
+  return { events: [] };
+}
+
+export const EmitAuditEventsRequest: MessageFns<EmitAuditEventsRequest> = {
+  encode(message: EmitAuditEventsRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.events) {
+      AuditEvent.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EmitAuditEventsRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEmitAuditEventsRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.events.push(AuditEvent.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EmitAuditEventsRequest {
+    return {
+      events: globalThis.Array.isArray(object?.events) ? object.events.map((e: any) => AuditEvent.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: EmitAuditEventsRequest): unknown {
+    const obj: any = {};
+    if (message.events?.length) {
+      obj.events = message.events.map((e) => AuditEvent.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EmitAuditEventsRequest>, I>>(base?: I): EmitAuditEventsRequest {
+    return EmitAuditEventsRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EmitAuditEventsRequest>, I>>(object: I): EmitAuditEventsRequest {
+    const message = createBaseEmitAuditEventsRequest();
+    message.events = object.events?.map((e) => AuditEvent.fromPartial(e)) || [];
+    return message;
+  },
+};
+
+function createBaseEmitAuditEventsResponse(): EmitAuditEventsResponse {
+  return { records: [] };
+}
+
+export const EmitAuditEventsResponse: MessageFns<EmitAuditEventsResponse> = {
+  encode(message: EmitAuditEventsResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    for (const v of message.records) {
+      AuditRecord.encode(v!, writer.uint32(10).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): EmitAuditEventsResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseEmitAuditEventsResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.records.push(AuditRecord.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): EmitAuditEventsResponse {
+    return {
+      records: globalThis.Array.isArray(object?.records) ? object.records.map((e: any) => AuditRecord.fromJSON(e)) : [],
+    };
+  },
+
+  toJSON(message: EmitAuditEventsResponse): unknown {
+    const obj: any = {};
+    if (message.records?.length) {
+      obj.records = message.records.map((e) => AuditRecord.toJSON(e));
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<EmitAuditEventsResponse>, I>>(base?: I): EmitAuditEventsResponse {
+    return EmitAuditEventsResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<EmitAuditEventsResponse>, I>>(object: I): EmitAuditEventsResponse {
+    const message = createBaseEmitAuditEventsResponse();
+    message.records = object.records?.map((e) => AuditRecord.fromPartial(e)) || [];
+    return message;
+  },
+};
+
 function createBaseQueryAuditRequest(): QueryAuditRequest {
-  return { tenantId: "", actor: "", action: "", outcome: "", pageSize: 0, pageToken: "" };
+  return {
+    tenantId: "",
+    actor: "",
+    action: "",
+    outcome: "",
+    pageSize: 0,
+    pageToken: "",
+    resource: "",
+    occurredFrom: "",
+    occurredTo: "",
+  };
 }
 
 export const QueryAuditRequest: MessageFns<QueryAuditRequest> = {
@@ -647,6 +839,15 @@ export const QueryAuditRequest: MessageFns<QueryAuditRequest> = {
     }
     if (message.pageToken !== "") {
       writer.uint32(50).string(message.pageToken);
+    }
+    if (message.resource !== "") {
+      writer.uint32(58).string(message.resource);
+    }
+    if (message.occurredFrom !== "") {
+      writer.uint32(66).string(message.occurredFrom);
+    }
+    if (message.occurredTo !== "") {
+      writer.uint32(74).string(message.occurredTo);
     }
     return writer;
   },
@@ -712,6 +913,30 @@ export const QueryAuditRequest: MessageFns<QueryAuditRequest> = {
             message.pageToken = reader.string();
             continue;
           }
+          case 7: {
+            if (tag !== 58) {
+              break;
+            }
+
+            message.resource = reader.string();
+            continue;
+          }
+          case 8: {
+            if (tag !== 66) {
+              break;
+            }
+
+            message.occurredFrom = reader.string();
+            continue;
+          }
+          case 9: {
+            if (tag !== 74) {
+              break;
+            }
+
+            message.occurredTo = reader.string();
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -744,6 +969,17 @@ export const QueryAuditRequest: MessageFns<QueryAuditRequest> = {
         : isSet(object.page_token)
         ? globalThis.String(object.page_token)
         : "",
+      resource: isSet(object.resource) ? globalThis.String(object.resource) : "",
+      occurredFrom: isSet(object.occurredFrom)
+        ? globalThis.String(object.occurredFrom)
+        : isSet(object.occurred_from)
+        ? globalThis.String(object.occurred_from)
+        : "",
+      occurredTo: isSet(object.occurredTo)
+        ? globalThis.String(object.occurredTo)
+        : isSet(object.occurred_to)
+        ? globalThis.String(object.occurred_to)
+        : "",
     };
   },
 
@@ -767,6 +1003,15 @@ export const QueryAuditRequest: MessageFns<QueryAuditRequest> = {
     if (message.pageToken !== "") {
       obj.pageToken = message.pageToken;
     }
+    if (message.resource !== "") {
+      obj.resource = message.resource;
+    }
+    if (message.occurredFrom !== "") {
+      obj.occurredFrom = message.occurredFrom;
+    }
+    if (message.occurredTo !== "") {
+      obj.occurredTo = message.occurredTo;
+    }
     return obj;
   },
 
@@ -781,6 +1026,9 @@ export const QueryAuditRequest: MessageFns<QueryAuditRequest> = {
     message.outcome = object.outcome ?? "";
     message.pageSize = object.pageSize ?? 0;
     message.pageToken = object.pageToken ?? "";
+    message.resource = object.resource ?? "";
+    message.occurredFrom = object.occurredFrom ?? "";
+    message.occurredTo = object.occurredTo ?? "";
     return message;
   },
 };
@@ -948,7 +1196,7 @@ export const VerifyChainRequest: MessageFns<VerifyChainRequest> = {
 };
 
 function createBaseVerifyChainResponse(): VerifyChainResponse {
-  return { valid: false, recordsChecked: 0, firstBrokenSeq: 0, problem: "", headHash: "" };
+  return { valid: false, recordsChecked: 0, firstBrokenSeq: 0, problem: "", headHash: "", checkpointsChecked: 0 };
 }
 
 export const VerifyChainResponse: MessageFns<VerifyChainResponse> = {
@@ -967,6 +1215,9 @@ export const VerifyChainResponse: MessageFns<VerifyChainResponse> = {
     }
     if (message.headHash !== "") {
       writer.uint32(42).string(message.headHash);
+    }
+    if (message.checkpointsChecked !== 0) {
+      writer.uint32(48).uint64(message.checkpointsChecked);
     }
     return writer;
   },
@@ -1024,6 +1275,14 @@ export const VerifyChainResponse: MessageFns<VerifyChainResponse> = {
             message.headHash = reader.string();
             continue;
           }
+          case 6: {
+            if (tag !== 48) {
+              break;
+            }
+
+            message.checkpointsChecked = longToNumber(reader.uint64());
+            continue;
+          }
         }
         if ((tag & 7) === 4 || tag === 0) {
           break;
@@ -1055,6 +1314,11 @@ export const VerifyChainResponse: MessageFns<VerifyChainResponse> = {
         : isSet(object.head_hash)
         ? globalThis.String(object.head_hash)
         : "",
+      checkpointsChecked: isSet(object.checkpointsChecked)
+        ? globalThis.Number(object.checkpointsChecked)
+        : isSet(object.checkpoints_checked)
+        ? globalThis.Number(object.checkpoints_checked)
+        : 0,
     };
   },
 
@@ -1075,6 +1339,9 @@ export const VerifyChainResponse: MessageFns<VerifyChainResponse> = {
     if (message.headHash !== "") {
       obj.headHash = message.headHash;
     }
+    if (message.checkpointsChecked !== 0) {
+      obj.checkpointsChecked = Math.round(message.checkpointsChecked);
+    }
     return obj;
   },
 
@@ -1088,13 +1355,15 @@ export const VerifyChainResponse: MessageFns<VerifyChainResponse> = {
     message.firstBrokenSeq = object.firstBrokenSeq ?? 0;
     message.problem = object.problem ?? "";
     message.headHash = object.headHash ?? "";
+    message.checkpointsChecked = object.checkpointsChecked ?? 0;
     return message;
   },
 };
 
 /**
  * AuditService keeps an append-only, hash-chained log per tenant: each record carries the
- * SHA-256 of the previous one, so editing, deleting or reordering records is detectable.
+ * SHA-256 of the previous one, so editing, deleting or reordering records is detectable, and
+ * the sidecar periodically signs the chain head into an append-only sink (checkpoints).
  */
 export type AuditServiceService = typeof AuditServiceService;
 export const AuditServiceService = {
@@ -1109,6 +1378,22 @@ export const AuditServiceService = {
       Buffer.from(EmitAuditEventResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): EmitAuditEventResponse => EmitAuditEventResponse.decode(value),
   },
+  /**
+   * Appends up to 500 events (several tenants may be mixed) in order. Events carrying an
+   * idempotency_key that is already recorded are not appended again: the existing record is
+   * returned, so a client may retry a whole batch after a timeout or a sidecar restart.
+   */
+  emitAuditEvents: {
+    path: "/coresdk.v1.AuditService/EmitAuditEvents" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: EmitAuditEventsRequest): Buffer =>
+      Buffer.from(EmitAuditEventsRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): EmitAuditEventsRequest => EmitAuditEventsRequest.decode(value),
+    responseSerialize: (value: EmitAuditEventsResponse): Buffer =>
+      Buffer.from(EmitAuditEventsResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): EmitAuditEventsResponse => EmitAuditEventsResponse.decode(value),
+  },
   queryAudit: {
     path: "/coresdk.v1.AuditService/QueryAudit" as const,
     requestStream: false as const,
@@ -1118,7 +1403,7 @@ export const AuditServiceService = {
     responseSerialize: (value: QueryAuditResponse): Buffer => Buffer.from(QueryAuditResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): QueryAuditResponse => QueryAuditResponse.decode(value),
   },
-  /** Recomputes every link of a tenant's chain. */
+  /** Recomputes every link of a tenant's chain and compares it with the signed checkpoints. */
   verifyChain: {
     path: "/coresdk.v1.AuditService/VerifyChain" as const,
     requestStream: false as const,
@@ -1132,8 +1417,14 @@ export const AuditServiceService = {
 
 export interface AuditServiceServer extends UntypedServiceImplementation {
   emitAuditEvent: handleUnaryCall<EmitAuditEventRequest, EmitAuditEventResponse>;
+  /**
+   * Appends up to 500 events (several tenants may be mixed) in order. Events carrying an
+   * idempotency_key that is already recorded are not appended again: the existing record is
+   * returned, so a client may retry a whole batch after a timeout or a sidecar restart.
+   */
+  emitAuditEvents: handleUnaryCall<EmitAuditEventsRequest, EmitAuditEventsResponse>;
   queryAudit: handleUnaryCall<QueryAuditRequest, QueryAuditResponse>;
-  /** Recomputes every link of a tenant's chain. */
+  /** Recomputes every link of a tenant's chain and compares it with the signed checkpoints. */
   verifyChain: handleUnaryCall<VerifyChainRequest, VerifyChainResponse>;
 }
 
@@ -1153,6 +1444,26 @@ export interface AuditServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: EmitAuditEventResponse) => void,
   ): ClientUnaryCall;
+  /**
+   * Appends up to 500 events (several tenants may be mixed) in order. Events carrying an
+   * idempotency_key that is already recorded are not appended again: the existing record is
+   * returned, so a client may retry a whole batch after a timeout or a sidecar restart.
+   */
+  emitAuditEvents(
+    request: EmitAuditEventsRequest,
+    callback: (error: ServiceError | null, response: EmitAuditEventsResponse) => void,
+  ): ClientUnaryCall;
+  emitAuditEvents(
+    request: EmitAuditEventsRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: EmitAuditEventsResponse) => void,
+  ): ClientUnaryCall;
+  emitAuditEvents(
+    request: EmitAuditEventsRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: EmitAuditEventsResponse) => void,
+  ): ClientUnaryCall;
   queryAudit(
     request: QueryAuditRequest,
     callback: (error: ServiceError | null, response: QueryAuditResponse) => void,
@@ -1168,7 +1479,7 @@ export interface AuditServiceClient extends Client {
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: QueryAuditResponse) => void,
   ): ClientUnaryCall;
-  /** Recomputes every link of a tenant's chain. */
+  /** Recomputes every link of a tenant's chain and compares it with the signed checkpoints. */
   verifyChain(
     request: VerifyChainRequest,
     callback: (error: ServiceError | null, response: VerifyChainResponse) => void,
