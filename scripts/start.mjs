@@ -22,6 +22,8 @@ const env = { ...process.env };
 env.CPOD_DATA_DIR = resolve(env.CPOD_DATA_DIR || '.cpod/data');
 const generatedAdminToken = !env.CPOD_ADMIN_TOKEN;
 if (generatedAdminToken) env.CPOD_ADMIN_TOKEN = `cpa_${randomBytes(32).toString('base64url')}`;
+// The gateways read the control plane's revocation feed with a token that can do nothing else.
+env.CPOD_REVOCATION_FEED_TOKEN ||= `crf_${randomBytes(32).toString('base64url')}`;
 const cpUrl = urlOf(env.CORESDK_CP_ADDR || '127.0.0.1:8080');
 env.CORESDK_JWKS_URI ||= `${cpUrl}/.well-known/jwks.json`;
 const gatewayUrl = urlOf(env.CPOD_GATEWAY_ADDR || '0.0.0.0:8000');
@@ -30,8 +32,11 @@ const consoleUrl = urlOf(env.CPOD_CONSOLE_ADDR || '127.0.0.1:8001');
 const children = new Map();
 let stopping = false;
 
-function run(name, script) {
-  const child = spawn(process.execPath, [join(root, script)], { env, stdio: ['ignore', 'pipe', 'pipe'] });
+function run(name, script, childEnv = env) {
+  const child = spawn(process.execPath, [join(root, script)], {
+    env: childEnv,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
   const prefix = (stream, out) => {
     let buffered = '';
     stream.on('data', (chunk) => {
@@ -87,7 +92,9 @@ async function waitFor(url, timeoutMs) {
 run('control-plane', 'control-plane/dist/bin.js');
 await waitFor(`${cpUrl}/readyz`, 60_000);
 run('sidecar', 'sidecar/dist/bin.js');
-run('gateway', 'gateway/dist/bin.js');
+// The internet-facing gateway never holds the admin token.
+const { CPOD_ADMIN_TOKEN: _admin, ...gatewayEnv } = env;
+run('gateway', 'gateway/dist/bin.js', gatewayEnv);
 if (!(await waitFor(`${gatewayUrl}/readyz`, 90_000))) {
   if (!stopping) {
     process.stderr.write('[start] the platform did not become ready within 90 s\n');

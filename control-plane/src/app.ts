@@ -21,6 +21,8 @@ export interface ControlPlaneDeps {
   keys: SigningKeys;
   logger: Logger;
   adminToken: string;
+  /** May read GET /v1/revocations only (the gateways' credential). */
+  revocationFeedToken?: string | undefined;
   issuer: string;
   audience: string;
   /** At most 3600. */
@@ -74,7 +76,7 @@ export function createControlPlaneApp(deps: ControlPlaneDeps): Hono {
   app.route('/v1/users', userRoutes(deps.store, maxBodyBytes));
   app.use('/v1/token-events', requireAdmin(deps.adminToken));
   app.route('/v1/token-events', tokenEventRoutes(deps.store));
-  app.use('/v1/revocations', requireAdmin(deps.adminToken));
+  app.use('/v1/revocations', requireAdmin(deps.adminToken, { alsoAccept: deps.revocationFeedToken }));
   app.route('/v1/revocations', revocationFeedRoutes(deps.store, oauth.clock));
 
   app.get('/healthz', (c) => c.json({ status: 'ok' }));

@@ -37,6 +37,7 @@ export async function startControlPlane(
       keys,
       logger,
       adminToken,
+      revocationFeedToken: config.revocationFeedToken,
       issuer: config.controlPlane.issuer,
       audience: config.controlPlane.audience,
       accessTokenTtlSeconds: config.controlPlane.accessTokenTtlSeconds,

@@ -122,8 +122,8 @@ interface FeedPage {
 
 export interface RevocationFeedOptions {
   controlPlaneUrl: string;
-  /** Bearer token of the control plane's admin API, which serves the feed. */
-  adminToken: string;
+  /** CPOD_REVOCATION_FEED_TOKEN: reads the feed, nothing else of the admin API. */
+  feedToken: string;
   sidecar: SidecarClient;
   logger: Logger;
   /** Default 250 ms: a revoked token is refused by this gateway within about that long. */
@@ -174,7 +174,7 @@ export function startRevocationFeed(options: RevocationFeedOptions): { stop(): P
     const deadline = untilStopOr(5_000);
     try {
       const res = await fetch(new URL(`/v1/revocations?${query}`, options.controlPlaneUrl), {
-        headers: { authorization: `Bearer ${options.adminToken}` },
+        headers: { authorization: `Bearer ${options.feedToken}` },
         signal: deadline.signal,
       });
       if (!res.ok) {

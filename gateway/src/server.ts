@@ -105,17 +105,17 @@ export async function startGateway(config: PlatformConfig, logger: Logger): Prom
     logger,
   });
   // Tokens revoked anywhere (refresh or code replay, another replica) reach this sidecar too.
-  const revocationFeed = config.adminToken
+  const revocationFeed = config.revocationFeedToken
     ? startRevocationFeed({
         controlPlaneUrl: config.gateway.controlPlaneUrl,
-        adminToken: config.adminToken,
+        feedToken: config.revocationFeedToken,
         sidecar,
         logger,
       })
     : undefined;
   if (!revocationFeed) {
     logger.warn(
-      'CPOD_ADMIN_TOKEN is not set: tokens revoked by replay detection stay valid here until they expire',
+      'CPOD_REVOCATION_FEED_TOKEN is not set: tokens revoked by replay detection stay valid here until they expire',
     );
   }
   const console = await startHttpServer({

@@ -92,6 +92,26 @@ describe('AuditQueue', () => {
     expect(queue.sent).toBe(10);
   });
 
+  it('lingers: events of requests a few ms apart share one batch instead of one send each', async () => {
+    const sidecar = await scriptedSidecar(() => 'ok');
+    const queue = new AuditQueue({ send: (events) => sidecar.client.emitAuditEvents(events), lingerMs: 50 });
+    for (let i = 0; i < 5; i++) {
+      await queue.enqueue(event(i));
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    expect(await queue.flush()).toBe(true);
+    expect(sidecar.calls.map((batch) => batch.length)).toEqual([5]);
+    // Without lingering, the first event goes out alone the moment it is queued.
+    const eager = new AuditQueue({ send: (events) => sidecar.client.emitAuditEvents(events), lingerMs: 0 });
+    for (let i = 5; i < 10; i++) {
+      await eager.enqueue(event(i));
+      await new Promise((r) => setTimeout(r, 2));
+    }
+    expect(await eager.close()).toBe(true);
+    expect(sidecar.calls[1]).toHaveLength(1);
+    await queue.close();
+  });
+
   it('keeps events while the sidecar is unreachable and delivers them when it answers', async () => {
     let up = false;
     const sidecar = await scriptedSidecar(() => 'ok');

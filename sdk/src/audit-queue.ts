@@ -12,6 +12,12 @@ export interface AuditQueueOptions {
   queueMax?: number;
   /** Events per batch at most. Default 100. */
   batchMax?: number;
+  /**
+   * How long a batch that is not full waits for more events before it is sent. Default 5 ms:
+   * at moderate load one store commit then carries many requests' events instead of one each,
+   * which is what keeps the sidecar's event loop free for the next request's token check.
+   */
+  lingerMs?: number;
   /** First retry delay; doubles up to `maxBackoffMs` (default 100 ms and 2 s). */
   initialBackoffMs?: number;
   maxBackoffMs?: number;
@@ -45,6 +51,8 @@ export class AuditQueue {
   /** Set when close() gave up: the retry loop ends so the process can exit. */
   private stopped = false;
   private wakeRetry: (() => void) | undefined;
+  private wakeLinger: (() => void) | undefined;
+  private readonly lingerMs: number;
   /** Events recorded by the sidecar / dropped as invalid since start. */
   sent = 0;
   dropped = 0;
@@ -54,6 +62,7 @@ export class AuditQueue {
     this.batchMax = Math.min(options.batchMax ?? 100, 500);
     this.initialBackoffMs = options.initialBackoffMs ?? 100;
     this.maxBackoffMs = options.maxBackoffMs ?? 2000;
+    this.lingerMs = options.lingerMs ?? 5;
   }
 
   /** Events waiting or in flight. */
@@ -68,6 +77,7 @@ export class AuditQueue {
     }
     if (this.closed) throw new Error('audit queue is closed');
     this.events.push({ ...event, idempotencyKey: crypto.randomUUID() });
+    if (this.events.length >= this.batchMax) this.wakeLinger?.();
     void this.drain();
   }
 
@@ -81,6 +91,7 @@ export class AuditQueue {
         resolve(true);
       });
       this.wakeRetry?.(); // someone is waiting: retry now rather than after the backoff
+      this.wakeLinger?.();
     });
   }
 
@@ -102,6 +113,7 @@ export class AuditQueue {
     let backoff = this.initialBackoffMs;
     try {
       while (this.events.length > 0 && !this.stopped) {
+        await this.linger();
         const batch = this.events.slice(0, this.batchMax);
         try {
           await this.options.send(batch);
@@ -124,6 +136,19 @@ export class AuditQueue {
       this.sending = false;
     }
     for (const done of this.idleWaiters.splice(0)) done();
+  }
+
+  /** Waits up to lingerMs for a batch to fill, unless it is full or someone waits for a flush. */
+  private async linger(): Promise<void> {
+    if (this.lingerMs <= 0 || this.events.length >= this.batchMax || this.idleWaiters.length > 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = setTimeout(() => this.wakeLinger?.(), this.lingerMs);
+      this.wakeLinger = () => {
+        clearTimeout(timer);
+        this.wakeLinger = undefined;
+        resolve();
+      };
+    });
   }
 
   private release(count: number): void {

@@ -108,6 +108,7 @@ export async function startStack(
     CORESDK_CP_ADDR: `127.0.0.1:${cpPort}`,
     CORESDK_JWKS_URI: `${controlPlaneUrl}/.well-known/jwks.json`,
     CPOD_ADMIN_TOKEN: adminToken,
+    CPOD_REVOCATION_FEED_TOKEN: `test-feed-${adminToken}`,
     CPOD_LOG_LEVEL: 'warn',
     ...env,
   };
@@ -148,7 +149,12 @@ export async function startStack(
       };
       const sidecar = await launchSidecar();
       const gatewayUrl = `http://127.0.0.1:${gw}`;
-      const gateway = await startService('gateway', pairEnv, `${gatewayUrl}/healthz`);
+      // As deployed: the gateway gets the feed token, never the admin token.
+      const gateway = await startService(
+        'gateway',
+        { ...pairEnv, CPOD_ADMIN_TOKEN: '' },
+        `${gatewayUrl}/healthz`,
+      );
       services.push(gateway);
       const pair: Pair = {
         gatewayUrl,

@@ -9,6 +9,7 @@ import { createControlPlaneApp } from '../app.js';
 import { loadSigningKeys, type SigningKeys } from '../signing-keys.js';
 
 const ADMIN = 'admin-token-for-oauth-tests-0123456789';
+const FEED = 'feed-token-for-tests-0123456789abcdef0123';
 const ISSUER = 'http://cp.test';
 const AUDIENCE = 'cpod-api';
 const PASSWORD = 'correct horse battery staple';
@@ -30,6 +31,7 @@ beforeAll(async () => {
     keys,
     logger: createLogger({ level: 'silent' }),
     adminToken: ADMIN,
+    revocationFeedToken: FEED,
     issuer: ISSUER,
     audience: AUDIENCE,
     accessTokenTtlSeconds: 3600,
@@ -1296,6 +1298,29 @@ describe('revocation feed (GET /v1/revocations)', () => {
       expect(second.revocations[0]?.id ?? '~').not.toBe(first.revocations[0]!.id);
     }
     expect((await app.request('/v1/revocations')).status).toBe(401);
+  });
+
+  it('the feed token reads the feed and nothing else of the admin API', async () => {
+    const asFeed = (path: string, init: RequestInit = {}) =>
+      app.request(path, { ...init, headers: { authorization: `Bearer ${FEED}`, ...init.headers } });
+    expect((await asFeed('/v1/revocations')).status).toBe(200);
+    expect((await asFeed('/v1/oauth/apps')).status).toBe(401);
+    expect((await asFeed('/v1/token-events?tenant_id=acme')).status).toBe(401);
+    expect((await asFeed('/v1/keys/rotate', { method: 'POST' })).status).toBe(401);
+    expect(
+      (
+        await asFeed('/v1/users', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({
+            tenant_id: 'acme',
+            email: 'x@example.com',
+            password: 'long enough pw 1',
+            roles: [],
+          }),
+        })
+      ).status,
+    ).toBe(401);
     expect((await admin('/v1/revocations?since=yesterday')).status).toBe(400);
   });
 });

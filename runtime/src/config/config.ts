@@ -30,6 +30,8 @@ export interface PlatformConfig {
   logLevel: ServerEnv['CPOD_LOG_LEVEL'];
   dataDir: string;
   adminToken: string | undefined;
+  /** Bearer token that may read the control plane's revocation feed and nothing else. */
+  revocationFeedToken: string | undefined;
   /** Each process keeps its embedded stores in its own folder: PGlite allows one process per data dir. */
   stores(service: 'control-plane' | 'sidecar' | 'gateway'): StoreConfig;
   gateway: {
@@ -103,6 +105,7 @@ export function envToConfig(env: ServerEnv): PlatformConfig {
     logLevel: env.CPOD_LOG_LEVEL,
     dataDir,
     adminToken: env.CPOD_ADMIN_TOKEN,
+    revocationFeedToken: env.CPOD_REVOCATION_FEED_TOKEN,
     stores: (service) => ({
       dataDir: join(dataDir, service),
       databaseUrl: env.CPOD_DATABASE_URL,

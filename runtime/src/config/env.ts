@@ -34,6 +34,8 @@ const envSchema = z.object({
   CORESDK_CP_ADDR: address('127.0.0.1:8080'),
   CPOD_DATA_DIR: z.string().min(1).default('.cpod/data'),
   CPOD_ADMIN_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
+  // Read-only credential for GET /v1/revocations, so gateways never hold the admin token.
+  CPOD_REVOCATION_FEED_TOKEN: z.string().min(32, 'must be at least 32 characters').optional(),
   CPOD_DATABASE_URL: optionalUrl,
   CPOD_MONGODB_URL: optionalUrl,
   CPOD_REDIS_URL: optionalUrl,
