@@ -1,53 +1,17 @@
 // `npm run bench`: requests/s and p50/p99 of GET /v1/people/{id} through the full chain
 // (gateway -> sidecar: validate, authorize, rate limit, audit) and through the same yoga
 // server with the chain switched off, measured in one run on loopback, printed as a ratio.
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, json, startChild } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const REQUESTS = Number(process.env.BENCH_REQUESTS ?? 4000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 16);
-
-const freePort = (host = '127.0.0.1') =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, host, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-
-function startChild(args, env, readyText) {
-  const child = spawn(process.execPath, args, {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (c) => (out += c));
-  child.stderr.on('data', (c) => (out += c));
-  return new Promise((resolve, reject) => {
-    const timer = setInterval(() => {
-      if (out.includes(readyText)) {
-        clearInterval(timer);
-        resolve({ child, output: () => out });
-      } else if (child.exitCode !== null) {
-        clearInterval(timer);
-        reject(new Error(out));
-      }
-    }, 50);
-  });
-}
-
-async function json(url, init) {
-  const res = await fetch(url, init);
-  if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${url}: ${res.status} ${await res.text()}`);
-  return res.json();
-}
 
 /** Runs `total` GETs with `concurrency` keep-alive connections; returns latencies in ms and elapsed seconds. */
 async function load(url, headers, total, concurrency) {

@@ -7,59 +7,22 @@
 // and the bare ValidateToken gRPC round trip, cached and uncached. Requests are sent one at
 // a time by default (BENCH_HOP_CONCURRENCY) so latencies are per-request cost, not queueing.
 // Anchor: Dapr documents 1.4 ms p90 / 2.1 ms p99 added per sidecar hop; ours must cost less.
-import { spawn } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { AuthServiceClient } from '@cpod/proto';
 import { credentials } from '@grpc/grpc-js';
 import { importJWK, SignJWT } from 'jose';
+import { freePort, json, startChild } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const REQUESTS = Number(process.env.BENCH_HOP_REQUESTS ?? 2000);
 const CONCURRENCY = Number(process.env.BENCH_HOP_CONCURRENCY ?? 1);
 const ROUNDS = 10;
 const DAPR = { p90: 1.4, p99: 2.1 };
-
-const freePort = (host = '127.0.0.1') =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, host, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-
-/** Spawns a node script and resolves once its output contains `readyText`. */
-function startChild(args, env, readyText) {
-  const child = spawn(process.execPath, args, {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (c) => (out += c));
-  child.stderr.on('data', (c) => (out += c));
-  return new Promise((resolve, reject) => {
-    const timer = setInterval(() => {
-      if (out.includes(readyText)) {
-        clearInterval(timer);
-        resolve({ child, output: () => out });
-      } else if (child.exitCode !== null) {
-        clearInterval(timer);
-        reject(new Error(out));
-      }
-    }, 50);
-  });
-}
-
-async function json(url, init) {
-  const res = await fetch(url, init);
-  if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${url}: ${res.status} ${await res.text()}`);
-  return res.json();
-}
 
 function percentiles(latencies) {
   latencies.sort((a, b) => a - b);

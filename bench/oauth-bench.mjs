@@ -15,26 +15,18 @@
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { SidecarClient } from '@cpod/sdk';
 import { hash, verify } from '@node-rs/argon2';
 import { generateKeyPair, jwtVerify, SignJWT } from 'jose';
+import { freePort } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const GRANTS = Number(process.env.BENCH_GRANTS ?? 600);
 const VALIDATIONS = Number(process.env.BENCH_VALIDATIONS ?? 3000);
 const CONCURRENCY = Number(process.env.BENCH_CONCURRENCY ?? 8);
-
-const freePort = (host = '127.0.0.1') =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, host, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 
 async function startPlatform(extraEnv) {
   const dataDir = mkdtempSync(join(tmpdir(), 'cpod-oauth-bench-'));

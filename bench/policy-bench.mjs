@@ -6,13 +6,13 @@
 // machinery without the policy), so the ratio shows what the policy itself adds.
 import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PolicyServiceClient } from '@cpod/proto';
 import { createLogger } from '@cpod/runtime';
 import { credentials } from '@grpc/grpc-js';
+import { freePort } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { loadRegoPolicyDir } = await import(join(root, 'sidecar/dist/policy/rego-policy-engine.js'));
@@ -77,14 +77,6 @@ async function throughPool(pool, path) {
   }
   return summary(latencies);
 }
-
-const freePort = (host) =>
-  new Promise((resolve) => {
-    const s = createServer().listen(0, host, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
 
 async function startSidecar() {
   const dataDir = mkdtempSync(join(tmpdir(), 'cpod-bench-policy-'));

@@ -8,14 +8,13 @@
 // Needs Redis (CPOD_REDIS_URL, default redis://127.0.0.1:6379); the platform's sidecar uses it.
 // Run as `node bench/rate-limit-bench.mjs --gateway <on|no-rate-limit|off> <sidecar> <controlPlane>`
 // it is one of the gateways (a child process, so the load generator does not share its event loop).
-import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { Agent, request } from 'node:http';
-import { createServer } from 'node:net';
 import { cpus, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { freePort, json, startChild } from './lib.mjs';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const REDIS_URL = process.env.CPOD_REDIS_URL ?? 'redis://127.0.0.1:6379';
@@ -54,42 +53,6 @@ async function serveGateway(variant, sidecarAddress, controlPlaneUrl) {
     await store.close();
     process.exit(0);
   });
-}
-
-function freePort(host = '127.0.0.1') {
-  return new Promise((resolve) => {
-    const s = createServer().listen(0, host, () => {
-      const { port } = s.address();
-      s.close(() => resolve(port));
-    });
-  });
-}
-
-function startChild(args, env, readyText) {
-  const child = spawn(process.execPath, args, {
-    env: { ...process.env, ...env },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (c) => (out += c));
-  child.stderr.on('data', (c) => (out += c));
-  return new Promise((resolve, reject) => {
-    const timer = setInterval(() => {
-      if (out.includes(readyText)) {
-        clearInterval(timer);
-        resolve({ child, output: () => out });
-      } else if (child.exitCode !== null) {
-        clearInterval(timer);
-        reject(new Error(out));
-      }
-    }, 50);
-  });
-}
-
-async function json(url, init) {
-  const res = await fetch(url, init);
-  if (!res.ok) throw new Error(`${init?.method ?? 'GET'} ${url}: ${res.status} ${await res.text()}`);
-  return res.json();
 }
 
 /** Calls `op` `total` times, `concurrency` at a time; returns calls per second. */

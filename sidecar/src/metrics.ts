@@ -15,7 +15,7 @@ export const rpcTotal = registry.add(
 export const rpcSeconds = registry.add(
   new Histogram(
     'cpod_sidecar_rpc_duration_seconds',
-    'gRPC handler latency by method.',
+    'gRPC handler latency by method and outcome.',
     [0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
   ),
 );

@@ -37,7 +37,7 @@ export function unary<Req, Res>(logger: Logger, method: string, handler: (reques
     );
     const done = (outcome: string, code: number) => {
       rpcTotal.inc({ method, outcome });
-      rpcSeconds.observe({ method }, (performance.now() - started) / 1000);
+      rpcSeconds.observe({ method, outcome }, (performance.now() - started) / 1000);
       span.setAttributes({ 'rpc.grpc.status_code': code, 'cpod.outcome': outcome });
       if (SERVER_ERRORS.has(code)) span.setStatus({ code: SpanStatusCode.ERROR, message: outcome });
       logger.debug('rpc', {
