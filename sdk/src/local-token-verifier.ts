@@ -1,10 +1,14 @@
-import type { Principal, ValidateTokenResponse } from '@cpod/proto';
-import { createLocalJWKSet, errors, type JSONWebKeySet, type JWTPayload, jwtVerify } from 'jose';
+import type { ValidateTokenResponse } from '@cpod/proto';
+import { createLocalJWKSet, errors, type JSONWebKeySet, jwtVerify } from 'jose';
+import {
+  type AccessTokenClaims,
+  accessTokenVerifyOptions,
+  claimsRejection,
+  joseRejection,
+  type TokenRejection,
+  toPrincipal,
+} from './access-token-rules.js';
 
-/** The same rules as the sidecar's TokenValidator, so a fail-open request is held to the same token checks. */
-const ALLOWED_ALGORITHMS = ['RS256', 'ES256', 'PS256'];
-const CLOCK_SKEW_SECONDS = 60;
-const MAX_LIFETIME_SECONDS = 3600;
 const MAX_JWKS_BYTES = 512 * 1024;
 
 export interface LocalTokenVerifierOptions {
@@ -69,7 +73,7 @@ export class LocalTokenVerifier {
   async verify(token: string): Promise<ValidateTokenResponse> {
     if (!token || token.length > 8192) return invalid('malformed', 'token is empty or too long');
     if (!this.keys) await this.refresh();
-    let claims: JWTPayload & Record<string, unknown>;
+    let claims: AccessTokenClaims;
     try {
       claims = await this.verifyWithKeys(token);
     } catch (err) {
@@ -83,13 +87,8 @@ export class LocalTokenVerifier {
         return classify(again);
       }
     }
-    const { iat = 0, exp = 0 } = claims;
-    if (iat > Date.now() / 1000 + CLOCK_SKEW_SECONDS)
-      return invalid('not_yet_valid', 'token issued in the future');
-    if (exp - iat > MAX_LIFETIME_SECONDS)
-      return invalid('lifetime_too_long', 'token lifetime exceeds 3600 s');
-    if (typeof claims.tenant_id !== 'string' || claims.tenant_id === '')
-      return invalid('missing_tenant', 'token carries no tenant_id');
+    const rejection = claimsRejection(claims);
+    if (rejection) return invalid(rejection.reason, rejection.message);
     return { valid: true, principal: toPrincipal(claims), reason: '', message: '' };
   }
 
@@ -97,18 +96,15 @@ export class LocalTokenVerifier {
     clearInterval(this.timer);
   }
 
-  private async verifyWithKeys(token: string): Promise<JWTPayload & Record<string, unknown>> {
+  private async verifyWithKeys(token: string): Promise<AccessTokenClaims> {
     const keys = this.keys;
     if (!keys) throw new Error('JWKS could not be fetched');
-    const { payload } = await jwtVerify(token, keys, {
-      algorithms: ALLOWED_ALGORITHMS,
-      issuer: this.options.issuer,
-      audience: this.options.audience,
-      typ: 'at+jwt',
-      clockTolerance: CLOCK_SKEW_SECONDS,
-      requiredClaims: ['exp', 'iat', 'jti', 'sub'],
-    });
-    return payload as JWTPayload & Record<string, unknown>;
+    const { payload } = await jwtVerify(
+      token,
+      keys,
+      accessTokenVerifyOptions(this.options.issuer, this.options.audience),
+    );
+    return payload as AccessTokenClaims;
   }
 
   private async fetchKeys(): Promise<void> {
@@ -135,40 +131,6 @@ function invalid(reason: string, message: string): ValidateTokenResponse {
 }
 
 function classify(err: unknown): ValidateTokenResponse {
-  if (err instanceof errors.JWTExpired) return invalid('expired', 'token has expired');
-  if (err instanceof errors.JWTClaimValidationFailed) {
-    const reasons: Record<string, string> = {
-      aud: 'wrong_audience',
-      iss: 'wrong_issuer',
-      nbf: 'not_yet_valid',
-      typ: 'wrong_type',
-    };
-    return invalid(reasons[err.claim] ?? 'invalid_claims', `claim ${err.claim} is invalid: ${err.reason}`);
-  }
-  if (err instanceof errors.JOSEAlgNotAllowed)
-    return invalid('unsupported_algorithm', 'token algorithm is not allowed');
-  if (err instanceof errors.JWSSignatureVerificationFailed)
-    return invalid('bad_signature', 'signature verification failed');
-  if (err instanceof errors.JWKSNoMatchingKey)
-    return invalid('unknown_key', 'no key in the JWKS matches the token');
-  if (err instanceof errors.JWKSMultipleMatchingKeys)
-    return invalid('unknown_key', 'the token does not name one key of the JWKS');
-  if (err instanceof errors.JOSEError) return invalid('malformed', 'token is malformed');
-  throw err;
-}
-
-function toPrincipal(claims: Record<string, unknown>): Principal {
-  const aud = claims.aud;
-  return {
-    subject: String(claims.sub ?? ''),
-    clientId: String(claims.client_id ?? ''),
-    tenantId: String(claims.tenant_id ?? ''),
-    scopes: typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [],
-    issuer: String(claims.iss ?? ''),
-    audience: Array.isArray(aud) ? aud.map(String) : aud ? [String(aud)] : [],
-    issuedAt: Number(claims.iat ?? 0),
-    expiresAt: Number(claims.exp ?? 0),
-    tokenId: String(claims.jti ?? ''),
-    claims,
-  };
+  const { reason, message }: TokenRejection = joseRejection(err);
+  return invalid(reason, message);
 }

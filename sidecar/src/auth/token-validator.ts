@@ -1,11 +1,13 @@
 import { createHash } from 'node:crypto';
 import type { KeyValueStore } from '@cpod/runtime';
-import { errors, type JWTPayload, type JWTVerifyGetKey, jwtVerify } from 'jose';
+import {
+  type AccessTokenClaims,
+  accessTokenVerifyOptions,
+  claimsRejection,
+  joseRejection,
+} from '@cpod/sdk/access-token-rules';
+import { type JWTVerifyGetKey, jwtVerify } from 'jose';
 import { JwksCache } from './jwks-cache.js';
-
-export const ALLOWED_ALGORITHMS = ['RS256', 'ES256', 'PS256'];
-const CLOCK_SKEW_SECONDS = 60;
-const MAX_LIFETIME_SECONDS = 3600;
 
 export interface TokenValidatorOptions {
   /** Where the issuer publishes its keys; required unless `keys` is given. */
@@ -22,7 +24,7 @@ export interface TokenValidatorOptions {
   keys?: JWTVerifyGetKey;
 }
 
-type Claims = JWTPayload & Record<string, unknown>;
+type Claims = AccessTokenClaims;
 
 export interface TokenCacheStats {
   hits: number;
@@ -31,7 +33,7 @@ export interface TokenCacheStats {
 }
 
 export type ValidationResult =
-  | { valid: true; claims: JWTPayload & Record<string, unknown> }
+  | { valid: true; claims: Claims }
   | { valid: false; reason: string; message: string };
 
 export const revocationKey = (jti: string) => `revoked:${jti}`;
@@ -104,26 +106,17 @@ export class TokenValidator {
   private async verify(token: string): Promise<ValidationResult> {
     let claims: Claims;
     try {
-      const { payload } = await jwtVerify(token, this.jwks, {
-        algorithms: ALLOWED_ALGORITHMS,
-        issuer: this.options.issuer,
-        audience: this.options.audience,
-        typ: 'at+jwt',
-        clockTolerance: CLOCK_SKEW_SECONDS,
-        requiredClaims: ['exp', 'iat', 'jti', 'sub'],
-      });
+      const { payload } = await jwtVerify(
+        token,
+        this.jwks,
+        accessTokenVerifyOptions(this.options.issuer, this.options.audience),
+      );
       claims = payload as Claims;
     } catch (err) {
       return classify(err);
     }
-    const { iat = 0, exp = 0 } = claims;
-    if (iat > Date.now() / 1000 + CLOCK_SKEW_SECONDS)
-      return invalid('not_yet_valid', 'token issued in the future');
-    if (exp - iat > MAX_LIFETIME_SECONDS)
-      return invalid('lifetime_too_long', 'token lifetime exceeds 3600 s');
-    if (typeof claims.tenant_id !== 'string' || claims.tenant_id === '') {
-      return invalid('missing_tenant', 'token carries no tenant_id');
-    }
+    const rejection = claimsRejection(claims);
+    if (rejection) return invalid(rejection.reason, rejection.message);
     return { valid: true, claims };
   }
 }
@@ -133,25 +126,6 @@ function invalid(reason: string, message: string): ValidationResult {
 }
 
 function classify(err: unknown): ValidationResult {
-  if (err instanceof errors.JWTExpired) return invalid('expired', 'token has expired');
-  if (err instanceof errors.JWTClaimValidationFailed) {
-    const reasons: Record<string, string> = {
-      aud: 'wrong_audience',
-      iss: 'wrong_issuer',
-      nbf: 'not_yet_valid',
-      typ: 'wrong_type',
-    };
-    return invalid(reasons[err.claim] ?? 'invalid_claims', `claim ${err.claim} is invalid: ${err.reason}`);
-  }
-  if (err instanceof errors.JOSEAlgNotAllowed)
-    return invalid('unsupported_algorithm', 'token algorithm is not allowed');
-  if (err instanceof errors.JWSSignatureVerificationFailed)
-    return invalid('bad_signature', 'signature verification failed');
-  if (err instanceof errors.JWKSNoMatchingKey)
-    return invalid('unknown_key', 'no key in the JWKS matches the token');
-  if (err instanceof errors.JWKSMultipleMatchingKeys)
-    return invalid('unknown_key', 'the token does not name one key of the JWKS');
-  if (err instanceof errors.JOSEError) return invalid('malformed', 'token is malformed');
-  // Not a verdict on the token (the JWKS is unreachable): the caller must fail closed.
-  throw err;
+  const { reason, message } = joseRejection(err);
+  return invalid(reason, message);
 }

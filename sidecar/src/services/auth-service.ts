@@ -1,5 +1,6 @@
-import type { AuthorizeResponse, AuthServiceServer, Principal, ValidateTokenResponse } from '@cpod/proto';
+import type { AuthorizeResponse, AuthServiceServer, ValidateTokenResponse } from '@cpod/proto';
 import { ApiError, type KeyValueStore, type Logger } from '@cpod/runtime';
+import { toPrincipal } from '@cpod/sdk/access-token-rules';
 import { revocationKey, type TokenValidator } from '../auth/token-validator.js';
 import type { PolicyPool } from '../policy/policy-pool.js';
 import { unary } from '../unary.js';
@@ -55,22 +56,6 @@ export function authService(deps: {
       deps.logger.info('token revoked', { jti: tokenId });
       return { revoked: true, tokenId };
     }),
-  };
-}
-
-function toPrincipal(claims: Record<string, unknown>): Principal {
-  const aud = claims.aud;
-  return {
-    subject: String(claims.sub ?? ''),
-    clientId: String(claims.client_id ?? ''),
-    tenantId: String(claims.tenant_id ?? ''),
-    scopes: typeof claims.scope === 'string' ? claims.scope.split(' ').filter(Boolean) : [],
-    issuer: String(claims.iss ?? ''),
-    audience: Array.isArray(aud) ? aud.map(String) : aud ? [String(aud)] : [],
-    issuedAt: Number(claims.iat ?? 0),
-    expiresAt: Number(claims.exp ?? 0),
-    tokenId: String(claims.jti ?? ''),
-    claims,
   };
 }
 
