@@ -9,7 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { PolicyServiceClient } from '@cpod/proto';
+import { AuthServiceClient, PolicyServiceClient } from '@cpod/proto';
 import { createLogger } from '@cpod/runtime';
 import { credentials } from '@grpc/grpc-js';
 import { freePort } from './lib.mjs';
@@ -116,7 +116,7 @@ async function startSidecar() {
  * Open loop: requests are sent on a fixed schedule whether or not earlier ones have answered,
  * and latency counts from the scheduled send time, so a stall shows up instead of hiding.
  */
-async function fixedRate(client, path, rate, seconds) {
+async function fixedRate(send, rate, seconds) {
   const total = Math.round(rate * seconds);
   const interval = 1000 / rate;
   // Preallocated and callback-based: the load generator itself should cause as little GC as possible.
@@ -132,7 +132,7 @@ async function fixedRate(client, path, rate, seconds) {
     const due = started + i * interval;
     const wait = due - performance.now();
     if (wait > 1) await new Promise((r) => setTimeout(r, wait));
-    client.evaluate({ path, input: INPUTS[i % INPUTS.length] }, (err) => {
+    send(INPUTS[i % INPUTS.length], (err) => {
       if (err) failures++;
       latencies[i] = performance.now() - due;
       if (++answered === total) allDone();
@@ -170,18 +170,27 @@ print('cpod.authz.decision', poolDecision, poolBase);
 console.log(`\n3. over gRPC to a sidecar process, open loop, ${SECONDS} s per rate`);
 const sidecar = await startSidecar();
 const client = new PolicyServiceClient(sidecar.address, credentials.createInsecure());
+const auth = new AuthServiceClient(sidecar.address, credentials.createInsecure());
+const evaluate = (path) => (input, callback) => client.evaluate({ path, input }, callback);
+// What every gateway request makes: AuthService.Authorize evaluates cpod.authz.decision on the
+// sidecar's main thread (trusted input); PolicyService.Evaluate takes caller-chosen input to a worker.
+const authorize = (input, callback) =>
+  auth.authorize({ claims: input.claims, action: input.action, resource: input.resource }, callback);
 try {
-  await fixedRate(client, DECISION, 500, 1); // warm-up
+  await fixedRate(authorize, 500, 1); // warm-up
+  await fixedRate(evaluate(DECISION), 500, 1);
   for (const rate of [500, 2000]) {
-    const base = await fixedRate(client, BASELINE, rate, SECONDS);
-    const decision = await fixedRate(client, DECISION, rate, SECONDS);
-    print(`${rate} req/s baseline: constant rule`, base);
-    print(`${rate} req/s cpod.authz.decision`, decision, base);
-    console.log(
-      `  ${''.padEnd(34)} achieved ${decision.achieved.toFixed(0)} req/s, ${decision.failures + base.failures} failures`,
-    );
+    const base = await fixedRate(evaluate(BASELINE), rate, SECONDS);
+    const decision = await fixedRate(evaluate(DECISION), rate, SECONDS);
+    const authz = await fixedRate(authorize, rate, SECONDS);
+    print(`${rate} req/s Evaluate: constant rule`, base);
+    print(`${rate} req/s Evaluate: decision`, decision, base);
+    print(`${rate} req/s Authorize (inline)`, authz, base);
+    const failures = decision.failures + base.failures + authz.failures;
+    console.log(`  ${''.padEnd(34)} achieved ${authz.achieved.toFixed(0)} req/s, ${failures} failures`);
   }
 } finally {
   client.close();
+  auth.close();
   await sidecar.stop();
 }

@@ -2,8 +2,13 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ApiError, createLogger } from '@cpod/runtime';
-import { afterEach, describe, expect, it } from 'vitest';
-import { PolicyPool, PolicyReloadError } from './policy-pool.js';
+import { afterEach, describe, expect, it, vi } from 'vitest';
+import {
+  INLINE_BUDGET_MS,
+  INLINE_OVERRUNS_BEFORE_POOL,
+  PolicyPool,
+  PolicyReloadError,
+} from './policy-pool.js';
 import { readPolicySet, regoSet } from './policy-set.js';
 import { type PolicyUpdateEvent, PolicyWatcher } from './policy-watcher.js';
 import { assembleTestPolicyWasm } from './testing/opa-abi-policy.js';
@@ -29,6 +34,12 @@ spin if {
 const SLOW_BUILTIN = `package t
 import rego.v1
 huge := count(numbers.range(1, 300000000))
+`;
+
+// Tens of milliseconds of evaluator steps: over the inline budget, well within the pool's.
+const MODERATE_LOOP = `package t
+import rego.v1
+pairs := count([1 | some i in numbers.range(1, 400); some j in numbers.range(1, 400); i != j])
 `;
 
 const pools: PolicyPool[] = [];
@@ -125,6 +136,63 @@ describe('PolicyPool', () => {
       }),
     ]);
     expect(order).toEqual(['fast', 'slow']);
+  });
+
+  it('evaluates trusted input inline, on the main thread, even while every worker is stuck', async () => {
+    const p = await pool(
+      { 'slow.rego': SLOW_BUILTIN, 'simple.rego': SIMPLE('one') },
+      { size: 1, budgetMs: 500 },
+    );
+    const stuck = rejection(p.evaluate('data.t.huge', {}));
+    // The only worker is inside one long built-in call; an inline answer cannot have come from it.
+    expect(await p.evaluate('data.t.allow', { user: 'alice' }, { inline: true })).toEqual({
+      defined: true,
+      value: true,
+    });
+    expect(p.queueDepth).toBe(1);
+    expect((await stuck).code).toBe('ERR_POLICY_TIMEOUT');
+  });
+
+  it('hands a path that overruns the inline budget to the workers, and keeps it there until a reload', async () => {
+    const p = await pool({ 'moderate.rego': MODERATE_LOOP }, { size: 1, budgetMs: 5000 });
+    const warn = vi.spyOn(logger, 'warn');
+    try {
+      const expected = { defined: true, value: 400 * 399 };
+      const overrunAll = async () => {
+        for (let i = 0; i < INLINE_OVERRUNS_BEFORE_POOL; i++) {
+          expect(await p.evaluate('data.t.pairs', {}, { inline: true })).toEqual(expected);
+        }
+      };
+      await overrunAll();
+      expect(warn).toHaveBeenCalledTimes(1);
+      expect(warn.mock.calls[0]?.[1]).toMatchObject({
+        path: 'data.t.pairs',
+        inline_budget_ms: INLINE_BUDGET_MS,
+      });
+      // Marked slow: straight to the worker, no further inline attempt (and no further warning).
+      expect(await p.evaluate('data.t.pairs', {}, { inline: true })).toEqual(expected);
+      expect(warn).toHaveBeenCalledTimes(1);
+      // A reload compiles the new revision inline too and forgets which paths were slow.
+      await p.reload(regoSet([{ path: 'simple.rego', source: SIMPLE('two') }]));
+      expect(await p.evaluate('data.t.answer', {}, { inline: true })).toEqual({
+        defined: true,
+        value: 'two',
+      });
+      await p.reload(regoSet([{ path: 'moderate.rego', source: MODERATE_LOOP }]));
+      await overrunAll();
+      expect(warn).toHaveBeenCalledTimes(2);
+    } finally {
+      warn.mockRestore();
+    }
+  });
+
+  it('reports inline evaluation errors like the workers do', async () => {
+    const p = await pool({
+      'conflict.rego': 'package t\nimport rego.v1\nx := 1 if input.a\nx := 2 if input.a\n',
+    });
+    const err = await rejection(p.evaluate('data.t.x', { a: true }, { inline: true }));
+    expect(err.code).toBe('ERR_POLICY_ERROR');
+    expect(err.message).toContain('eval_conflict_error');
   });
 
   it('reports evaluation errors with their OPA code', async () => {

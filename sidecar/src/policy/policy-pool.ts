@@ -1,9 +1,11 @@
 import { Worker } from 'node:worker_threads';
 import { ApiError, type Logger } from '@cpod/runtime';
-import type { PolicyResult } from './policy-engine.js';
+import type { PolicyEngine, PolicyResult } from './policy-engine.js';
 import type { FromWorker, PolicyProblem, ToWorker, WorkerStart } from './policy-messages.js';
+import { problemsOf } from './policy-problems.js';
 import { moduleNames, type PolicySet } from './policy-set.js';
 import type { RegoModule } from './rego/index.js';
+import { loadPolicyEngine } from './rego-policy-engine.js';
 
 // Under Vitest this file runs from src/ as TypeScript, which a worker thread cannot load;
 // the worker then comes from the build (npm test builds first).
@@ -11,6 +13,18 @@ const WORKER_URL = new URL(
   import.meta.url.endsWith('.ts') ? '../../dist/policy/policy-worker.js' : './policy-worker.js',
   import.meta.url,
 );
+
+/**
+ * How long an inline evaluation may run on the main thread before it is stopped and handed to
+ * a worker. The default policy takes tens of microseconds; a posted message to a worker and
+ * back costs hundreds, which is most of an Authorize call.
+ */
+export const INLINE_BUDGET_MS = 2;
+/**
+ * Overruns in a row before a path leaves the main thread: a cold first evaluation (code not yet
+ * compiled by V8) or a garbage-collection pause can overrun once; a slow policy does every time.
+ */
+export const INLINE_OVERRUNS_BEFORE_POOL = 3;
 
 export interface PolicyPoolOptions {
   set: PolicySet;
@@ -60,6 +74,10 @@ interface Slot {
  * A fixed set of worker threads, each holding the same compiled policy. Requests go to the
  * least busy worker; a watchdog ends any worker whose current evaluation overruns its budget
  * (even a policy that cannot check its own deadline) and starts a fresh one in its place.
+ *
+ * Trusted inputs (see `evaluate`'s `inline`) are first evaluated on the main thread by a Rego
+ * engine holding the same revision, under INLINE_BUDGET_MS; a path that overruns it is sent to
+ * the workers from then on, until the next reload.
  */
 export class PolicyPool {
   private readonly slots: Slot[] = [];
@@ -69,6 +87,10 @@ export class PolicyPool {
   private reloading: Promise<unknown> = Promise.resolve();
   private loaded: Date = new Date();
   private set: PolicySet;
+  /** The current revision compiled on the main thread; undefined for wasm, which cannot stop itself. */
+  private inline: PolicyEngine | undefined;
+  /** Per path, inline evaluations in a row that overran INLINE_BUDGET_MS under the current revision. */
+  private overruns = new Map<string, number>();
 
   private constructor(private readonly options: PolicyPoolOptions) {
     this.set = options.set;
@@ -79,6 +101,7 @@ export class PolicyPool {
     const pool = new PolicyPool(options);
     try {
       await Promise.all(Array.from({ length: Math.max(1, options.size) }, () => pool.spawn()));
+      pool.inline = await inlineEngine(options.set);
     } catch (err) {
       await pool.close();
       throw err;
@@ -107,10 +130,45 @@ export class PolicyPool {
     return this.set.kind;
   }
 
-  async evaluate(path: string, input: unknown): Promise<PolicyResult> {
+  /**
+   * `inline: true` is for inputs the sidecar trusts (Authorize: validated claims and the
+   * gateway's own action and resource). They may run on the main thread, where a single slow
+   * built-in call (a backtracking regex over a large caller-chosen string, say) could not be
+   * stopped by the budget; caller-chosen inputs (Evaluate) always go to a worker.
+   */
+  async evaluate(path: string, input: unknown, options: { inline?: boolean } = {}): Promise<PolicyResult> {
+    if (options.inline && this.inline !== undefined && this.isFast(path)) {
+      const inline = this.evaluateInline(this.inline, path, input);
+      if (inline !== undefined) return inline;
+    }
     const outcome = await this.run({ type: 'evaluate', path, input });
     if (outcome.ok) return outcome.result;
     throw this.toApiError(outcome.problems);
+  }
+
+  private isFast(path: string): boolean {
+    return (this.overruns.get(path) ?? 0) < INLINE_OVERRUNS_BEFORE_POOL;
+  }
+
+  /** The result, or undefined when the evaluation overran INLINE_BUDGET_MS (a worker then answers). */
+  private evaluateInline(engine: PolicyEngine, path: string, input: unknown): PolicyResult | undefined {
+    let result: PolicyResult;
+    try {
+      result = engine.evaluate(path, input, { deadline: Date.now() + INLINE_BUDGET_MS });
+    } catch (err) {
+      const problems = problemsOf(err, 'policy_eval_error');
+      if (!problems.some((p) => p.code === 'eval_cancel_error')) throw this.toApiError(problems);
+      this.overruns.set(path, (this.overruns.get(path) ?? 0) + 1);
+      if (!this.isFast(path)) {
+        this.options.logger.warn('policy evaluation is slow; evaluating it in the worker pool from now on', {
+          path,
+          inline_budget_ms: INLINE_BUDGET_MS,
+        });
+      }
+      return undefined;
+    }
+    this.overruns.delete(path);
+    return result;
   }
 
   /** Compiles and evaluates `modules` in a worker without installing them. */
@@ -157,13 +215,23 @@ export class PolicyPool {
           }),
       ),
     );
-    const problems = answers.find((a) => a.length > 0);
+    let inline: PolicyEngine | undefined;
+    let problems = answers.find((a) => a.length > 0);
+    if (!problems) {
+      try {
+        inline = await inlineEngine(set);
+      } catch (err) {
+        problems = problemsOf(err, 'policy_load_error');
+      }
+    }
     const verdict: ToWorker = problems
       ? { type: 'discard', revision: set.revision }
       : { type: 'commit', revision: set.revision };
     for (const slot of slots) slot.worker.postMessage(verdict);
     if (problems) throw new PolicyReloadError(problems);
     this.set = set;
+    this.inline = inline;
+    this.overruns = new Map();
     this.loaded = new Date();
     // A worker that was restarting during the reload still runs the old set: replace it.
     for (const slot of this.slots) if (slot.revision !== set.revision) this.replace(slot);
@@ -333,6 +401,11 @@ export class PolicyPool {
     this.backlog = [];
     for (const job of waiting) this.dispatch(job);
   }
+}
+
+/** Only Rego engines check their own deadline, so only they may run on the main thread. */
+function inlineEngine(set: PolicySet): Promise<PolicyEngine | undefined> {
+  return set.kind === 'rego' ? loadPolicyEngine(set) : Promise.resolve(undefined);
 }
 
 function unavailable(message: string): ApiError {

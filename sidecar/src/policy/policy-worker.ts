@@ -4,21 +4,13 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import type { PolicyEngine } from './policy-engine.js';
-import type { FromWorker, PolicyProblem, ToWorker, WorkerStart } from './policy-messages.js';
-import { compileModules, RegoCompileError, RegoEvalError } from './rego/index.js';
+import type { FromWorker, ToWorker, WorkerStart } from './policy-messages.js';
+import { problemsOf } from './policy-problems.js';
+import { compileModules } from './rego/index.js';
 import { loadPolicyEngine } from './rego-policy-engine.js';
 
 const port = parentPort;
 if (port === null) throw new Error('policy-worker must run as a worker thread');
-
-/** Compile and evaluation errors as data the pool can hand to the caller. */
-function problemsOf(err: unknown, fallbackCode: string): PolicyProblem[] {
-  if (err instanceof RegoCompileError) {
-    return err.errors.map((e) => ({ code: 'rego_compile_error', message: e.message, location: e.location }));
-  }
-  if (err instanceof RegoEvalError) return [{ code: err.code, message: err.message, location: err.location }];
-  return [{ code: fallbackCode, message: err instanceof Error ? err.message : String(err), location: '' }];
-}
 
 function send(message: FromWorker): void {
   port?.postMessage(message);

@@ -30,7 +30,8 @@ export function authService(deps: {
         resource: request.resource,
         context: request.context ?? {},
       };
-      const result = await deps.policy.evaluate(AUTHZ_POLICY_PATH, input);
+      // Trusted input: validated claims and the caller's own action and resource.
+      const result = await deps.policy.evaluate(AUTHZ_POLICY_PATH, input, { inline: true });
       // Fail closed: an undefined or malformed decision is a denial, never an allow.
       const decision = result.defined && isRecord(result.value) ? result.value : {};
       const allowed = decision.allow === true;
