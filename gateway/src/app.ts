@@ -71,7 +71,8 @@ export function createGateway(deps: GatewayDeps): Gateway {
         tenantId: deps.benchmarkWithoutChain?.tenant,
       }),
       plugins: deps.benchmarkWithoutChain
-        ? [useRest({ restRoutes, maxBodyBytes: deps.maxBodyBytes })]
+        ? // The baseline has no chain: every request is admitted.
+          [useRest({ restRoutes, maxBodyBytes: deps.maxBodyBytes, admit: async () => ({}) })]
         : requestChain({ ...deps, graphqlEndpoint: GRAPHQL_ENDPOINT, console: isConsole, restRoutes }),
     });
   const publicYoga = makeYoga(false);

@@ -1,4 +1,5 @@
 import type { Principal } from '@cpod/proto';
+import type { Admission } from './plugins/admission.js';
 
 /**
  * What the plugin chain learns about one HTTP request, keyed by the Request object so
@@ -7,6 +8,11 @@ import type { Principal } from '@cpod/proto';
  */
 export interface RequestState {
   requestId: string;
+  /** The bearer token as sent; checked by the sidecar in `admission`. */
+  token?: string;
+  /** The request's one AuthService.Check (plugins/admission.ts), once started. */
+  admission?: Promise<Admission>;
+  /** Set once the sidecar (or, failing open, the local check) accepted the token. */
   principal?: Principal;
   /** e.g. `people.create`; the operation's root fields for GraphQL. */
   action: string;

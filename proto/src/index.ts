@@ -21,11 +21,14 @@ export {
   VerifyChainResponse,
 } from './generated/coresdk/v1/audit.js';
 export {
+  AccessCheck,
   AuthorizeRequest,
   AuthorizeResponse,
   AuthServiceClient,
   type AuthServiceServer,
   AuthServiceService,
+  CheckRequest,
+  CheckResponse,
   Principal,
   RevokeTokenRequest,
   RevokeTokenResponse,

@@ -82,3 +82,17 @@ export function toPrincipal(claims: Record<string, unknown>): Principal {
     claims,
   };
 }
+
+/**
+ * The app's registered request limit, which the control plane puts in the token's `rate_limit`
+ * claim; undefined (the platform default applies) when the claim is absent or unusable.
+ */
+export function appRateLimit(
+  claims: Record<string, unknown> | undefined,
+): { capacity: number; refillPerSecond: number } | undefined {
+  const claim = claims?.rate_limit as { capacity?: unknown; refill_per_second?: unknown } | undefined;
+  const { capacity, refill_per_second: refill } = claim ?? {};
+  return typeof capacity === 'number' && capacity >= 1 && typeof refill === 'number' && refill > 0
+    ? { capacity, refillPerSecond: refill }
+    : undefined;
+}

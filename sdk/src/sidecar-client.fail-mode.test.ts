@@ -173,6 +173,39 @@ describe('failMode open', () => {
     client.close();
   });
 
+  it("answers check in-process in the sidecar's order: token, scope rule, then the app's bucket", async () => {
+    const client = open(deadAddress);
+    const token = await sign({ scope: 'people:read', rate_limit: { capacity: 2, refill_per_second: 0.001 } });
+    const read = { action: 'read', resource: 'people' };
+    const allowed = await client.check({ token, checks: [read], rateLimitCost: 1 });
+    expect(allowed).toMatchObject({
+      failOpen: true,
+      token: { valid: true, principal: { tenantId: 'acme', clientId: 'app1' } },
+      decision: { allowed: true, policyPath: 'local:default-scopes' },
+      rateLimit: { allowed: true, limit: 2, remaining: 1 },
+    });
+    const denied = await client.check({
+      token,
+      checks: [read, { action: 'create', resource: 'people' }],
+      rateLimitCost: 1,
+    });
+    expect(denied.decision).toMatchObject({ allowed: false, reason: 'scope "people:write" required' });
+    expect(denied.deniedCheck).toEqual({ action: 'create', resource: 'people' });
+    expect(denied.rateLimit).toBeUndefined();
+    // The denial spent nothing: one token is left, then the bucket is empty.
+    const takes = [];
+    for (let i = 0; i < 2; i++)
+      takes.push((await client.check({ token, checks: [read], rateLimitCost: 1 })).rateLimit);
+    expect(takes.map((t) => [t?.allowed, t?.remaining])).toEqual([
+      [true, 0],
+      [false, 0],
+    ]);
+    const forged = await client.check({ token: await impostorSign({}), checks: [read], rateLimitCost: 1 });
+    expect(forged).toMatchObject({ failOpen: true, token: { valid: false, reason: 'bad_signature' } });
+    expect(forged.decision).toBeUndefined();
+    client.close();
+  });
+
   it('does not fail open on calls that reached a sidecar, nor on audit calls', async () => {
     const client = open(deadAddress);
     // Audit cannot be answered locally: the caller's queue keeps the event instead.

@@ -7,6 +7,8 @@ import {
   AuthServiceClient,
   type CheckRateLimitRequest,
   type CheckRateLimitResponse,
+  type CheckRequest,
+  type CheckResponse,
   type DryRunRequest,
   type DryRunResponse,
   type EvaluateResponse,
@@ -31,6 +33,7 @@ import {
   type ServiceError,
   status,
 } from '@grpc/grpc-js';
+import { appRateLimit } from './access-token-rules.js';
 import { LocalBuckets } from './local-buckets.js';
 import { localScopeDecision } from './local-scope-check.js';
 import { LocalTokenVerifier } from './local-token-verifier.js';
@@ -96,6 +99,28 @@ export class SidecarError extends Error {
   get unreachable(): boolean {
     return this.unavailable && this.code === undefined;
   }
+}
+
+/** AuthService.Check's steps, decided in-process while the sidecar cannot be asked (fail-open). */
+async function localCheck(
+  fallback: { verifier: LocalTokenVerifier; buckets: LocalBuckets },
+  request: CheckRequest,
+): Promise<CheckResponse> {
+  const token = await fallback.verifier.verify(request.token);
+  if (!token.valid || !token.principal) return { token };
+  const { claims, tenantId, clientId } = token.principal;
+  let decision: CheckResponse['decision'];
+  for (const check of request.checks) {
+    decision = localScopeDecision({ claims, ...check, context: request.context });
+    if (!decision.allowed) return { token, decision, deniedCheck: check };
+  }
+  if (request.rateLimitCost === 0) return { token, decision };
+  const rateLimit = fallback.buckets.take({
+    bucket: { tenantId, clientId, key: '' },
+    cost: request.rateLimitCost,
+    limit: appRateLimit(claims),
+  });
+  return { token, decision, rateLimit };
 }
 
 type UnaryMethod<Req, Res> = (
@@ -164,6 +189,24 @@ export class SidecarClient {
     return this.withFallback(this.call(this.auth, this.auth.authorize, request), () =>
       localScopeDecision(request),
     );
+  }
+
+  /**
+   * One request's whole admission in one round trip (AuthService.Check): the token, then each
+   * access check, then `rateLimitCost` tokens from the bucket of the token's tenant and client.
+   * It stops at the first refusal, so read `token.valid`, then `decision.allowed`, then
+   * `rateLimit.allowed`. In fail-open mode the three in-process fallbacks answer in that order.
+   *
+   * @example
+   * const { token, decision, rateLimit } = await sidecar.check({
+   *   token: accessToken,
+   *   checks: [{ action: 'read', resource: 'people' }],
+   *   rateLimitCost: 1,
+   * });
+   */
+  check(request: Partial<CheckRequest> & { token: string }): Promise<MaybeFailOpen<CheckResponse>> {
+    const full: CheckRequest = { checks: [], rateLimitCost: 0, context: undefined, ...request };
+    return this.withFallback(this.call(this.auth, this.auth.check, full), (f) => localCheck(f, full));
   }
 
   revokeToken(request: Partial<RevokeTokenRequest>): Promise<RevokeTokenResponse> {

@@ -193,11 +193,12 @@ export async function startSidecar(config: PlatformConfig, logger: Logger): Prom
   const health = healthService(dependencies);
   const server = new Server({ 'grpc.max_receive_message_length': 1024 * 1024 });
   server.addService(HealthService, health.service);
-  server.addService(AuthServiceService, authService({ validator, policy: pool, revocations: kv, logger }));
+  const rateLimit = { buckets: rateLimitBuckets, defaultLimit: config.sidecar.rateLimit };
   server.addService(
-    RateLimitServiceService,
-    rateLimitService({ buckets: rateLimitBuckets, defaultLimit: config.sidecar.rateLimit, logger }),
+    AuthServiceService,
+    authService({ validator, policy: pool, revocations: kv, rateLimit, logger }),
   );
+  server.addService(RateLimitServiceService, rateLimitService({ ...rateLimit, logger }));
   server.addService(AuditServiceService, auditService({ chain, logger, checkpoints }));
   server.addService(PolicyServiceService, policyService({ pool, watcher, logger }));
 

@@ -4,10 +4,10 @@ import type { Plugin } from 'graphql-yoga';
 import type { GatewayContext } from '../context.js';
 import type { CompiledRoute } from '../rest/rest-routes.js';
 import { useRest } from '../rest/use-rest.js';
+import { admit } from './admission.js';
 import { useAudit } from './use-audit.js';
 import { useAuthorize } from './use-authorize.js';
 import { useDisableIntrospection } from './use-disable-introspection.js';
-import { useRateLimit } from './use-rate-limit.js';
 import { useTracing } from './use-tracing.js';
 import { useValidateToken } from './use-validate-token.js';
 
@@ -28,18 +28,24 @@ export interface ChainOptions {
 /**
  * The request path of ARCHITECTURE §2 as one ordered list. Order matters:
  * - useAudit first, so its onResponse sees every response, including ones the token check ends early;
- * - useValidateToken before useRest: onRequest hooks run in order, and REST must not run unauthenticated;
- * - useAuthorize before useRateLimit: a denied request does not spend the client's budget.
+ * - useValidateToken before useRest: onRequest hooks run in order, and REST needs the bearer token read;
+ * - the sidecar is asked once per request (admission.ts: token, policy, then rate limit, so a
+ *   denied request does not spend the client's budget), by useRest for REST and useAuthorize for GraphQL.
  */
 export function requestChain(options: ChainOptions): Plugin<GatewayContext>[] {
+  const rateLimit = !options.benchmarkWithout?.rateLimit;
   return [
     // First: its request span wraps every hook wherever it sits, but being first makes it the
     // outermost instrumentation and lets it record the status before useAudit's onResponse.
     useTracing(options),
     ...(options.benchmarkWithout?.audit ? [] : [useAudit(options)]),
     useValidateToken({ ...options, allowAnonymous: options.console }),
-    ...(options.console ? [] : [useDisableIntrospection() as Plugin<GatewayContext>, useRest(options)]),
-    useAuthorize(options),
-    ...(options.benchmarkWithout?.rateLimit ? [] : [useRateLimit(options)]),
+    ...(options.console
+      ? []
+      : [
+          useDisableIntrospection() as Plugin<GatewayContext>,
+          useRest({ ...options, admit: (state, plan) => admit(options.sidecar, state, plan, { rateLimit }) }),
+        ]),
+    useAuthorize({ sidecar: options.sidecar, rateLimit }),
   ];
 }

@@ -1,27 +1,53 @@
 import { ApiError } from '@cpod/runtime';
 import type { SidecarClient } from '@cpod/sdk';
+import { type DocumentNode, type GraphQLSchema, parse } from 'graphql';
 import type { Plugin } from 'graphql-yoga';
 import type { GatewayContext } from '../context.js';
 import { toGraphQLError } from '../errors.js';
 import { requestState } from '../request-state.js';
-import { sidecarUnavailable } from './render-error.js';
+import { type AccessPlan, accessPlan, admissionGraphQLError, admit } from './admission.js';
 import { rootFields } from './root-fields.js';
 
 /**
- * Step 3: every root field carries `{resource, action}`; each distinct pair is decided by
- * the sidecar's Rego policy. A field without that metadata is denied — a new field cannot
- * be reachable by forgetting to annotate it.
+ * Steps 2–4 for GraphQL: every root field carries `{resource, action}`, and the request's one
+ * AuthService.Check validates the token, decides each distinct pair with the Rego policy and
+ * charges the rate limit. A field without that metadata is denied — a new field cannot be
+ * reachable by forgetting to annotate it.
+ *
+ * The check starts as soon as the request's GraphQL params are read (onParams), so a caller
+ * with a bad token learns nothing from parse or validation errors; onExecute applies its answer
+ * (and starts it, for operations that arrive without params: REST routes start their own).
  */
-export function useAuthorize(options: { sidecar: SidecarClient }): Plugin<GatewayContext> {
+export function useAuthorize(options: {
+  sidecar: SidecarClient;
+  /** Off only in the rate-limit benchmark (GatewayDeps.benchmarkWithout). */
+  rateLimit: boolean;
+}): Plugin<GatewayContext> {
+  let schema: GraphQLSchema | undefined;
+  const admitPlan = (request: Request, plan: AccessPlan) =>
+    admit(options.sidecar, requestState(request), plan, { rateLimit: options.rateLimit });
   return {
+    onSchemaChange({ schema: next }) {
+      schema = next;
+    },
+    async onParams({ request, params, setResult }) {
+      if (!requestState(request).token || !schema) return;
+      let document: DocumentNode | undefined;
+      try {
+        document = parse(params.query ?? '');
+      } catch {
+        // yoga reports the syntax error, but only to a caller whose token holds.
+      }
+      const plan: AccessPlan = document
+        ? accessPlan(rootFields(schema, document, params.operationName))
+        : { checks: [], tokenOnly: true };
+      const admission = await admitPlan(request, plan);
+      if (admission.error)
+        setResult({ errors: [admissionGraphQLError({ ...admission, error: admission.error })] });
+    },
     async onExecute({ args, setResultAndStopExecution }) {
-      const state = requestState(args.contextValue.request);
-      const stop = (err: ApiError) => {
-        state.outcome ??=
-          err.code === 'ERR_POLICY_DENIED' ? 'deny' : err.status === 401 ? 'unauthenticated' : 'error';
-        state.reason = err.message;
-        setResultAndStopExecution({ errors: [toGraphQLError(err)] });
-      };
+      const request = args.contextValue.request;
+      const state = requestState(request);
       const fields = rootFields(args.schema, args.document, args.operationName);
       const checked = fields.filter((f) => !f.introspection);
       if (!state.action) {
@@ -30,31 +56,20 @@ export function useAuthorize(options: { sidecar: SidecarClient }): Plugin<Gatewa
           'introspection';
         state.resource ||= [...new Set(checked.map((f) => f.authz?.resource ?? f.name))].join(',');
       }
-      if (checked.length === 0) return; // introspection only: allowed where the listener allows it
-      const principal = state.principal;
-      if (!principal) return stop(new ApiError('ERR_AUTH_MISSING_TOKEN', 'authentication required'));
-      const unannotated = checked.find((f) => !f.authz);
-      if (unannotated)
-        return stop(new ApiError('ERR_POLICY_DENIED', `field ${unannotated.name} has no authorization rule`));
-      const pairs = new Map(checked.map((f) => [`${f.authz!.resource}.${f.authz!.action}`, f.authz!]));
-      for (const { resource, action } of pairs.values()) {
-        let decision: { allowed: boolean; reason: string; failOpen?: true };
-        try {
-          decision = await options.sidecar.authorize({
-            claims: principal.claims ?? {},
-            action,
-            resource,
-            context: undefined,
-          });
-        } catch (err) {
-          return stop(sidecarUnavailable(err));
-        }
-        // Fail-open: decided by the default policy's scope rule in-process (see local-scope-check.ts).
-        if (decision.failOpen) state.failOpen = true;
-        if (!decision.allowed)
-          return stop(
-            new ApiError('ERR_POLICY_DENIED', `not allowed to ${action} ${resource}: ${decision.reason}`),
-          );
+      // Anonymous introspection, which only the console listener lets through to here.
+      if (!state.token && checked.length === 0) return;
+      if (!state.token) {
+        state.outcome = 'unauthenticated';
+        state.reason = 'authentication required';
+        return setResultAndStopExecution({
+          errors: [toGraphQLError(new ApiError('ERR_AUTH_MISSING_TOKEN', 'authentication required'))],
+        });
+      }
+      const admission = await admitPlan(request, accessPlan(fields));
+      if (admission.error) {
+        setResultAndStopExecution({
+          errors: [admissionGraphQLError({ ...admission, error: admission.error })],
+        });
       }
     },
   };

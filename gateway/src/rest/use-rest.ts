@@ -3,7 +3,8 @@ import { type GraphQLError, getNamedType } from 'graphql';
 import type { Plugin, YogaServerInstance } from 'graphql-yoga';
 import type { GatewayContext } from '../context.js';
 import { fromGraphQLError } from '../errors.js';
-import { requestState } from '../request-state.js';
+import type { AccessPlan, Admission } from '../plugins/admission.js';
+import { type RequestState, requestState } from '../request-state.js';
 import { type CompiledRoute, matchRoute, snakeKeys, toCamel } from './rest-routes.js';
 
 /** A tenant given by the caller is ignored everywhere: the tenant comes from the token only. */
@@ -59,6 +60,8 @@ async function bodyVariable(
 export function useRest(options: {
   restRoutes: CompiledRoute[];
   maxBodyBytes: number;
+  /** The request's sidecar check (plugins/admission.ts), run before any query parameter or body is read. */
+  admit: (state: RequestState, plan: AccessPlan) => Promise<Admission>;
 }): Plugin<GatewayContext> {
   let yoga: YogaServerInstance<Record<string, unknown>, GatewayContext> | undefined;
   return {
@@ -73,6 +76,11 @@ export function useRest(options: {
       const authzExt = route.fieldDef.extensions?.authz as { resource: string; action: string } | undefined;
       state.action = authzExt ? `${authzExt.resource}.${authzExt.action}` : route.fieldName;
       state.resource = `${authzExt?.resource ?? route.fieldName}${params.id ? `/${params.id}` : ''}`;
+      const plan: AccessPlan = authzExt
+        ? { checks: [{ action: authzExt.action, resource: authzExt.resource }] }
+        : { checks: [], unannotated: route.fieldName };
+      const admission = await options.admit(state, plan);
+      if (admission.error) return endResponse(problemResponse(admission.error, url.pathname));
       try {
         const variableValues = {
           ...queryVariables(route, url),

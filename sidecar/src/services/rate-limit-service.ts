@@ -1,4 +1,9 @@
-import type { BucketKey, RateLimitServiceServer } from '@cpod/proto';
+import type {
+  BucketKey,
+  CheckRateLimitRequest,
+  CheckRateLimitResponse,
+  RateLimitServiceServer,
+} from '@cpod/proto';
 import {
   ApiError,
   type BucketResult,
@@ -83,33 +88,40 @@ export class FailoverBuckets {
   }
 }
 
-export function rateLimitService(deps: {
+export interface RateLimitDeps {
   buckets: FailoverBuckets;
   defaultLimit: TokenBucket;
-  logger: Logger;
-}): RateLimitServiceServer {
+}
+
+/** CheckRateLimit's answer; AuthService.Check takes the request token through it too. */
+export async function checkRateLimit(
+  deps: RateLimitDeps,
+  request: CheckRateLimitRequest,
+): Promise<CheckRateLimitResponse> {
+  const key = bucketKey(request.bucket);
+  const limit = request.limit
+    ? { capacity: request.limit.capacity, refillPerSecond: request.limit.refillPerSecond }
+    : deps.defaultLimit;
+  if (!(limit.capacity >= 1) || !(limit.refillPerSecond > 0) || !Number.isFinite(limit.refillPerSecond)) {
+    throw new ApiError('ERR_VALIDATION_FAILED', 'limit needs capacity >= 1 and refill_per_second > 0', {
+      field: 'limit',
+    });
+  }
+  const cost = Math.max(1, request.cost);
+  const result = await deps.buckets.take(key, limit, cost);
+  if (!result.allowed) rateLimitRejections.inc();
   return {
-    checkRateLimit: unary(deps.logger, 'CheckRateLimit', async (request) => {
-      const key = bucketKey(request.bucket);
-      const limit = request.limit
-        ? { capacity: request.limit.capacity, refillPerSecond: request.limit.refillPerSecond }
-        : deps.defaultLimit;
-      if (!(limit.capacity >= 1) || !(limit.refillPerSecond > 0) || !Number.isFinite(limit.refillPerSecond)) {
-        throw new ApiError('ERR_VALIDATION_FAILED', 'limit needs capacity >= 1 and refill_per_second > 0', {
-          field: 'limit',
-        });
-      }
-      const cost = Math.max(1, request.cost);
-      const result = await deps.buckets.take(key, limit, cost);
-      if (!result.allowed) rateLimitRejections.inc();
-      return {
-        allowed: result.allowed,
-        limit: limit.capacity,
-        remaining: result.remaining,
-        resetAfterMs: Math.ceil(result.resetMs),
-        retryAfterMs: Math.ceil(result.retryAfterMs),
-      };
-    }),
+    allowed: result.allowed,
+    limit: limit.capacity,
+    remaining: result.remaining,
+    resetAfterMs: Math.ceil(result.resetMs),
+    retryAfterMs: Math.ceil(result.retryAfterMs),
+  };
+}
+
+export function rateLimitService(deps: RateLimitDeps & { logger: Logger }): RateLimitServiceServer {
+  return {
+    checkRateLimit: unary(deps.logger, 'CheckRateLimit', (request) => checkRateLimit(deps, request)),
 
     resetRateLimit: unary(deps.logger, 'ResetRateLimit', async (request) => {
       await deps.buckets.reset(bucketKey(request.bucket));

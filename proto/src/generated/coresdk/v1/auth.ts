@@ -19,10 +19,43 @@ import {
   type UntypedServiceImplementation,
 } from "@grpc/grpc-js";
 import { Struct } from "../../google/protobuf/struct.js";
+import { CheckRateLimitResponse } from "./rate_limit.js";
 
 export const protobufPackage = "coresdk.v1";
 
 export const protobufFileName = "coresdk/v1/auth.proto";
+
+export interface AccessCheck {
+  action: string;
+  resource: string;
+}
+
+export interface CheckRequest {
+  /** The compact JWS, without the "Bearer " prefix. */
+  token: string;
+  /** Authorized in order; none means the token alone is checked. */
+  checks: AccessCheck[];
+  /** Tokens to take from the caller's request bucket once every check is allowed; 0 takes none. */
+  rateLimitCost: number;
+  /** Passed to the policy as input.context, as in AuthorizeRequest. */
+  context?: { [key: string]: any } | undefined;
+}
+
+export interface CheckResponse {
+  token?:
+    | ValidateTokenResponse
+    | undefined;
+  /** Set when the token is valid and checks were given: the first denial, or else the last allow. */
+  decision?:
+    | AuthorizeResponse
+    | undefined;
+  /** Set when tokens were asked for and every check was allowed. */
+  rateLimit?:
+    | CheckRateLimitResponse
+    | undefined;
+  /** When the decision is a denial: the check it denied. */
+  deniedCheck?: AccessCheck | undefined;
+}
 
 export interface ValidateTokenRequest {
   /** The compact JWS, without the "Bearer " prefix. */
@@ -94,6 +127,345 @@ export interface RevokeTokenResponse {
   revoked: boolean;
   tokenId: string;
 }
+
+function createBaseAccessCheck(): AccessCheck {
+  return { action: "", resource: "" };
+}
+
+export const AccessCheck: MessageFns<AccessCheck> = {
+  encode(message: AccessCheck, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.action !== "") {
+      writer.uint32(10).string(message.action);
+    }
+    if (message.resource !== "") {
+      writer.uint32(18).string(message.resource);
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): AccessCheck {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseAccessCheck();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.action = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.resource = reader.string();
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): AccessCheck {
+    return {
+      action: isSet(object.action) ? globalThis.String(object.action) : "",
+      resource: isSet(object.resource) ? globalThis.String(object.resource) : "",
+    };
+  },
+
+  toJSON(message: AccessCheck): unknown {
+    const obj: any = {};
+    if (message.action !== "") {
+      obj.action = message.action;
+    }
+    if (message.resource !== "") {
+      obj.resource = message.resource;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<AccessCheck>, I>>(base?: I): AccessCheck {
+    return AccessCheck.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<AccessCheck>, I>>(object: I): AccessCheck {
+    const message = createBaseAccessCheck();
+    message.action = object.action ?? "";
+    message.resource = object.resource ?? "";
+    return message;
+  },
+};
+
+function createBaseCheckRequest(): CheckRequest {
+  return { token: "", checks: [], rateLimitCost: 0, context: undefined };
+}
+
+export const CheckRequest: MessageFns<CheckRequest> = {
+  encode(message: CheckRequest, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.token !== "") {
+      writer.uint32(10).string(message.token);
+    }
+    for (const v of message.checks) {
+      AccessCheck.encode(v!, writer.uint32(18).fork()).join();
+    }
+    if (message.rateLimitCost !== 0) {
+      writer.uint32(24).uint32(message.rateLimitCost);
+    }
+    if (message.context !== undefined) {
+      Struct.encode(Struct.wrap(message.context), writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckRequest {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckRequest();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.token = reader.string();
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.checks.push(AccessCheck.decode(reader, reader.uint32()));
+            continue;
+          }
+          case 3: {
+            if (tag !== 24) {
+              break;
+            }
+
+            message.rateLimitCost = reader.uint32();
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.context = Struct.unwrap(Struct.decode(reader, reader.uint32()));
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CheckRequest {
+    return {
+      token: isSet(object.token) ? globalThis.String(object.token) : "",
+      checks: globalThis.Array.isArray(object?.checks) ? object.checks.map((e: any) => AccessCheck.fromJSON(e)) : [],
+      rateLimitCost: isSet(object.rateLimitCost)
+        ? globalThis.Number(object.rateLimitCost)
+        : isSet(object.rate_limit_cost)
+        ? globalThis.Number(object.rate_limit_cost)
+        : 0,
+      context: isObject(object.context) ? object.context : undefined,
+    };
+  },
+
+  toJSON(message: CheckRequest): unknown {
+    const obj: any = {};
+    if (message.token !== "") {
+      obj.token = message.token;
+    }
+    if (message.checks?.length) {
+      obj.checks = message.checks.map((e) => AccessCheck.toJSON(e));
+    }
+    if (message.rateLimitCost !== 0) {
+      obj.rateLimitCost = Math.round(message.rateLimitCost);
+    }
+    if (message.context !== undefined) {
+      obj.context = message.context;
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CheckRequest>, I>>(base?: I): CheckRequest {
+    return CheckRequest.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CheckRequest>, I>>(object: I): CheckRequest {
+    const message = createBaseCheckRequest();
+    message.token = object.token ?? "";
+    message.checks = object.checks?.map((e) => AccessCheck.fromPartial(e)) || [];
+    message.rateLimitCost = object.rateLimitCost ?? 0;
+    message.context = object.context ?? undefined;
+    return message;
+  },
+};
+
+function createBaseCheckResponse(): CheckResponse {
+  return { token: undefined, decision: undefined, rateLimit: undefined, deniedCheck: undefined };
+}
+
+export const CheckResponse: MessageFns<CheckResponse> = {
+  encode(message: CheckResponse, writer: BinaryWriter = new BinaryWriter()): BinaryWriter {
+    if (message.token !== undefined) {
+      ValidateTokenResponse.encode(message.token, writer.uint32(10).fork()).join();
+    }
+    if (message.decision !== undefined) {
+      AuthorizeResponse.encode(message.decision, writer.uint32(18).fork()).join();
+    }
+    if (message.rateLimit !== undefined) {
+      CheckRateLimitResponse.encode(message.rateLimit, writer.uint32(26).fork()).join();
+    }
+    if (message.deniedCheck !== undefined) {
+      AccessCheck.encode(message.deniedCheck, writer.uint32(34).fork()).join();
+    }
+    return writer;
+  },
+
+  decode(input: BinaryReader | Uint8Array, length?: number): CheckResponse {
+    const reader = input instanceof BinaryReader ? input : new BinaryReader(input);
+    const previousRecursionDepth = (reader as any).__tsProtoDecodeDepth ?? 0;
+    if (previousRecursionDepth >= 100) {
+      throw new globalThis.Error("protobuf decode recursion limit exceeded");
+    }
+    (reader as any).__tsProtoDecodeDepth = previousRecursionDepth + 1;
+    try {
+      const end = length === undefined ? reader.len : reader.pos + length;
+      const message = createBaseCheckResponse();
+      while (reader.pos < end) {
+        const tag = reader.uint32();
+        switch (tag >>> 3) {
+          case 1: {
+            if (tag !== 10) {
+              break;
+            }
+
+            message.token = ValidateTokenResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 2: {
+            if (tag !== 18) {
+              break;
+            }
+
+            message.decision = AuthorizeResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 3: {
+            if (tag !== 26) {
+              break;
+            }
+
+            message.rateLimit = CheckRateLimitResponse.decode(reader, reader.uint32());
+            continue;
+          }
+          case 4: {
+            if (tag !== 34) {
+              break;
+            }
+
+            message.deniedCheck = AccessCheck.decode(reader, reader.uint32());
+            continue;
+          }
+        }
+        if ((tag & 7) === 4 || tag === 0) {
+          break;
+        }
+        reader.skip(tag & 7);
+      }
+      return message;
+    } finally {
+      (reader as any).__tsProtoDecodeDepth = previousRecursionDepth;
+    }
+  },
+
+  fromJSON(object: any): CheckResponse {
+    return {
+      token: isSet(object.token) ? ValidateTokenResponse.fromJSON(object.token) : undefined,
+      decision: isSet(object.decision) ? AuthorizeResponse.fromJSON(object.decision) : undefined,
+      rateLimit: isSet(object.rateLimit)
+        ? CheckRateLimitResponse.fromJSON(object.rateLimit)
+        : isSet(object.rate_limit)
+        ? CheckRateLimitResponse.fromJSON(object.rate_limit)
+        : undefined,
+      deniedCheck: isSet(object.deniedCheck)
+        ? AccessCheck.fromJSON(object.deniedCheck)
+        : isSet(object.denied_check)
+        ? AccessCheck.fromJSON(object.denied_check)
+        : undefined,
+    };
+  },
+
+  toJSON(message: CheckResponse): unknown {
+    const obj: any = {};
+    if (message.token !== undefined) {
+      obj.token = ValidateTokenResponse.toJSON(message.token);
+    }
+    if (message.decision !== undefined) {
+      obj.decision = AuthorizeResponse.toJSON(message.decision);
+    }
+    if (message.rateLimit !== undefined) {
+      obj.rateLimit = CheckRateLimitResponse.toJSON(message.rateLimit);
+    }
+    if (message.deniedCheck !== undefined) {
+      obj.deniedCheck = AccessCheck.toJSON(message.deniedCheck);
+    }
+    return obj;
+  },
+
+  create<I extends Exact<DeepPartial<CheckResponse>, I>>(base?: I): CheckResponse {
+    return CheckResponse.fromPartial(base ?? ({} as any));
+  },
+  fromPartial<I extends Exact<DeepPartial<CheckResponse>, I>>(object: I): CheckResponse {
+    const message = createBaseCheckResponse();
+    message.token = (object.token !== undefined && object.token !== null)
+      ? ValidateTokenResponse.fromPartial(object.token)
+      : undefined;
+    message.decision = (object.decision !== undefined && object.decision !== null)
+      ? AuthorizeResponse.fromPartial(object.decision)
+      : undefined;
+    message.rateLimit = (object.rateLimit !== undefined && object.rateLimit !== null)
+      ? CheckRateLimitResponse.fromPartial(object.rateLimit)
+      : undefined;
+    message.deniedCheck = (object.deniedCheck !== undefined && object.deniedCheck !== null)
+      ? AccessCheck.fromPartial(object.deniedCheck)
+      : undefined;
+    return message;
+  },
+};
 
 function createBaseValidateTokenRequest(): ValidateTokenRequest {
   return { token: "" };
@@ -986,6 +1358,22 @@ export const AuthServiceService = {
     responseSerialize: (value: RevokeTokenResponse): Buffer => Buffer.from(RevokeTokenResponse.encode(value).finish()),
     responseDeserialize: (value: Buffer): RevokeTokenResponse => RevokeTokenResponse.decode(value),
   },
+  /**
+   * The whole admission of one API request in one call, like Envoy's ext_authz Check: validates
+   * the token, then authorizes each check with the policy, then, when all are allowed, takes
+   * rate_limit_cost tokens from the bucket of the token's tenant and client (the limit of the
+   * token's rate_limit claim, else the platform default). It stops at the first step that
+   * refuses, so a denied request spends no budget. Same answers as the three separate calls.
+   */
+  check: {
+    path: "/coresdk.v1.AuthService/Check" as const,
+    requestStream: false as const,
+    responseStream: false as const,
+    requestSerialize: (value: CheckRequest): Buffer => Buffer.from(CheckRequest.encode(value).finish()),
+    requestDeserialize: (value: Buffer): CheckRequest => CheckRequest.decode(value),
+    responseSerialize: (value: CheckResponse): Buffer => Buffer.from(CheckResponse.encode(value).finish()),
+    responseDeserialize: (value: Buffer): CheckResponse => CheckResponse.decode(value),
+  },
 } as const;
 
 export interface AuthServiceServer extends UntypedServiceImplementation {
@@ -999,6 +1387,14 @@ export interface AuthServiceServer extends UntypedServiceImplementation {
   authorize: handleUnaryCall<AuthorizeRequest, AuthorizeResponse>;
   /** Adds a token's id (jti) to the revocation list until the token would have expired. */
   revokeToken: handleUnaryCall<RevokeTokenRequest, RevokeTokenResponse>;
+  /**
+   * The whole admission of one API request in one call, like Envoy's ext_authz Check: validates
+   * the token, then authorizes each check with the policy, then, when all are allowed, takes
+   * rate_limit_cost tokens from the bucket of the token's tenant and client (the limit of the
+   * token's rate_limit claim, else the platform default). It stops at the first step that
+   * refuses, so a denied request spends no budget. Same answers as the three separate calls.
+   */
+  check: handleUnaryCall<CheckRequest, CheckResponse>;
 }
 
 export interface AuthServiceClient extends Client {
@@ -1053,6 +1449,28 @@ export interface AuthServiceClient extends Client {
     metadata: Metadata,
     options: Partial<CallOptions>,
     callback: (error: ServiceError | null, response: RevokeTokenResponse) => void,
+  ): ClientUnaryCall;
+  /**
+   * The whole admission of one API request in one call, like Envoy's ext_authz Check: validates
+   * the token, then authorizes each check with the policy, then, when all are allowed, takes
+   * rate_limit_cost tokens from the bucket of the token's tenant and client (the limit of the
+   * token's rate_limit claim, else the platform default). It stops at the first step that
+   * refuses, so a denied request spends no budget. Same answers as the three separate calls.
+   */
+  check(
+    request: CheckRequest,
+    callback: (error: ServiceError | null, response: CheckResponse) => void,
+  ): ClientUnaryCall;
+  check(
+    request: CheckRequest,
+    metadata: Metadata,
+    callback: (error: ServiceError | null, response: CheckResponse) => void,
+  ): ClientUnaryCall;
+  check(
+    request: CheckRequest,
+    metadata: Metadata,
+    options: Partial<CallOptions>,
+    callback: (error: ServiceError | null, response: CheckResponse) => void,
   ): ClientUnaryCall;
 }
 
