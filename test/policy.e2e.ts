@@ -244,10 +244,9 @@ describe('sidecar /metrics after this traffic', () => {
     expect(
       value('cpod_sidecar_rpc_total{method="Evaluate",outcome="deadline_exceeded"}'),
     ).toBeGreaterThanOrEqual(2);
-    expect(value('cpod_sidecar_rpc_total{method="Authorize",outcome="ok"}')).toBeGreaterThan(3);
-    expect(
-      value('cpod_sidecar_rpc_duration_seconds_count{method="ValidateToken",outcome="ok"}'),
-    ).toBeGreaterThan(3);
+    // Each gateway request is one Check (token, policy, rate limit).
+    expect(value('cpod_sidecar_rpc_total{method="Check",outcome="ok"}')).toBeGreaterThan(3);
+    expect(value('cpod_sidecar_rpc_duration_seconds_count{method="Check",outcome="ok"}')).toBeGreaterThan(3);
     // The same bearer token was used many times: only the first needed a signature check.
     expect(value('cpod_sidecar_token_cache_hits_total')).toBeGreaterThan(3);
     expect(value('cpod_sidecar_policy_reloads_total{result="success"}')).toBeGreaterThanOrEqual(1);
