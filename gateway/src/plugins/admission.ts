@@ -127,10 +127,8 @@ async function check(
 }
 
 /** A refusal as a GraphQL error; yoga strips `extensions.http` from responses, so the bucket gets its own key. */
-export function admissionGraphQLError(admission: Admission & { error: ApiError }): GraphQLError {
-  const base = toGraphQLError(admission.error);
-  if (admission.error.code !== 'ERR_RATE_LIMITED' || !admission.rateLimit) return base;
-  return new GraphQLError(base.message, {
-    extensions: { ...base.extensions, rateLimit: admission.rateLimit },
-  });
+export function admissionGraphQLError(error: ApiError, rateLimit: Admission['rateLimit']): GraphQLError {
+  const base = toGraphQLError(error);
+  if (error.code !== 'ERR_RATE_LIMITED' || !rateLimit) return base;
+  return new GraphQLError(base.message, { extensions: { ...base.extensions, rateLimit } });
 }

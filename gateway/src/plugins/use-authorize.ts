@@ -43,7 +43,7 @@ export function useAuthorize(options: {
         : { checks: [], tokenOnly: true };
       const admission = await admitPlan(request, plan);
       if (admission.error)
-        setResult({ errors: [admissionGraphQLError({ ...admission, error: admission.error })] });
+        setResult({ errors: [admissionGraphQLError(admission.error, admission.rateLimit)] });
     },
     async onExecute({ args, setResultAndStopExecution }) {
       const request = args.contextValue.request;
@@ -68,7 +68,7 @@ export function useAuthorize(options: {
       const admission = await admitPlan(request, accessPlan(fields));
       if (admission.error) {
         setResultAndStopExecution({
-          errors: [admissionGraphQLError({ ...admission, error: admission.error })],
+          errors: [admissionGraphQLError(admission.error, admission.rateLimit)],
         });
       }
     },
